@@ -1,0 +1,59 @@
+"""The sidecar's one error tree.
+
+::
+
+    BehaviorError                      base of everything raised on purpose
+    ├── ConfigError                    bad settings or command-line usage
+    ├── SpecError                      the spec tree cannot be used
+    │   └── SpecInvalid                validation found problems (carries them, path:line each)
+    └── SpecIndexError                 a compiled index cannot be used
+        ├── IndexNotFound              no index under that hash / no current pointer
+        ├── IndexCorrupt               payload undecodable, wrong schema, hash mismatch
+        └── IndexCacheUnavailable      the cache (Redis) did not answer; transient
+
+Adapters translate driver errors at their boundary (``raise IndexCacheUnavailable(...) from
+exc``); only the edges (CLI exit codes, gRPC status, HTTP status) decide how to show them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sidecar.spec.model import Problem
+
+
+class BehaviorError(Exception):
+    """Base of every error the sidecar raises on purpose."""
+
+
+class ConfigError(BehaviorError):
+    """Bad settings or command-line usage."""
+
+
+class SpecError(BehaviorError):
+    """The spec tree cannot be used."""
+
+
+class SpecInvalid(SpecError):
+    """Validation found problems; each one says ``path:line: message``."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        first = str(self.problems[0]) if self.problems else "no details"
+        super().__init__(f"{len(self.problems)} spec problem(s); first: {first}")
+
+
+class SpecIndexError(BehaviorError):
+    """A compiled runtime index cannot be used."""
+
+
+class IndexNotFound(SpecIndexError):
+    """No index is stored under that hash, or no current pointer is set."""
+
+
+class IndexCorrupt(SpecIndexError):
+    """A stored index payload cannot be decoded, has the wrong schema or the wrong hash."""
+
+
+class IndexCacheUnavailable(SpecIndexError):
+    """The index cache did not answer (transient; retry later)."""

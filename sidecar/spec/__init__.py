@@ -1,0 +1,1 @@
+"""The spec truth chain: parsers for each format, the loader, validation and rendering."""
