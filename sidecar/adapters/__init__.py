@@ -1,0 +1,1 @@
+"""Adapters at the edge: Redis (and later gRPC, Neo4j, Postgres)."""

@@ -1,0 +1,222 @@
+"""Command line: ``python -m sidecar spec validate|show|publish|watch``.
+
+Exit codes: 0 success; 2 invalid spec or usage error; 1 an external service failed (Redis).
+This is the composition root: settings are built here and passed down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from sidecar import __version__
+from sidecar.adapters.redis_index import IndexWatcher, RedisIndexCache
+from sidecar.errors import BehaviorError, ConfigError, SpecIndexError, SpecInvalid
+from sidecar.settings import Settings
+from sidecar.spec.model import Problem
+from sidecar.spec.show import render_counts, render_node, render_overview
+from sidecar.spec.validate import count_by_kind, suggest
+from sidecar.spec_index.compile import CompiledSpec, compile_spec_tree
+from sidecar.spec_index.holder import IndexHolder
+from sidecar.spec_index.startup import initial_index
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="python -m sidecar",
+        description="Runtime behavior correlation sidecar.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING, ERROR")
+    top = parser.add_subparsers(dest="command", required=True)
+    spec = top.add_parser("spec", help="load, validate, show and publish a spec tree")
+    sub = spec.add_subparsers(dest="spec_command", required=True)
+
+    v = sub.add_parser("validate", help="validate a spec tree; exit 2 listing every problem")
+    v.add_argument("dir", type=Path)
+    v.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="also list ignored files and notes (skipped SEA syntax)",
+    )
+    v.add_argument("--json", action="store_true", help="machine-readable output")
+
+    s = sub.add_parser("show", help="show a node and its chain, or an overview of the tree")
+    s.add_argument("dir", type=Path)
+    s.add_argument("node", nargs="?", help="node id, e.g. checkout:flow:PlaceOrder or ADR-002")
+
+    p = sub.add_parser("publish", help="compile and publish the index to Redis")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--redis", dest="redis_url", help="redis://host:port/db (or settings)")
+    p.add_argument("--prefix", default=None, help="key prefix (default behavior:spec)")
+
+    w = sub.add_parser("watch", help="follow the published index and print every reload")
+    w.add_argument("--redis", dest="redis_url", help="redis://host:port/db (or settings)")
+    w.add_argument("--specs", type=Path, default=None, help="fallback spec tree")
+    w.add_argument("--prefix", default=None)
+    w.add_argument("--duration", type=float, default=None, help="stop after N seconds")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(
+        level=(args.log_level or settings.log_level).upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if getattr(args, "redis_url", None):
+        settings.spec.redis_url = args.redis_url
+    if getattr(args, "prefix", None):
+        settings.spec.redis_prefix = args.prefix
+    try:
+        spec_dir = getattr(args, "dir", None)
+        if spec_dir is not None and not spec_dir.is_dir():
+            raise ConfigError(f"{spec_dir}: not a directory (expected a spec root)")
+        if args.spec_command == "validate":
+            return cmd_validate(args.dir, verbose=args.verbose, as_json=args.json)
+        if args.spec_command == "show":
+            return cmd_show(args.dir, args.node)
+        if args.spec_command == "publish":
+            return cmd_publish(args.dir, settings)
+        return cmd_watch(settings, args.specs, args.duration)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except SpecInvalid as exc:
+        _print_problems(exc.problems, sys.stderr)
+        return EXIT_INVALID
+    except BehaviorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _print_problems(problems: Sequence[Problem], out: TextIO | None = None) -> None:
+    for problem in problems:
+        print(problem, file=out or sys.stdout)
+    files = {p.path for p in problems}
+    print(f"{len(problems)} problem(s) in {len(files)} file(s)", file=out or sys.stdout)
+
+
+def cmd_validate(root: Path, *, verbose: bool = False, as_json: bool = False) -> int:
+    """``spec validate DIR``: counts on success, every problem and exit 2 otherwise."""
+    compiled = compile_spec_tree(root)
+    graph = compiled.loaded.graph
+    if as_json:
+        nodes, edges = count_by_kind(graph)
+        print(json.dumps({
+            "valid": compiled.ok, "spec_hash": compiled.loaded.content_hash,
+            "files": len(compiled.loaded.files), "nodes": nodes, "edges": edges,
+            "problems": [str(p) for p in compiled.problems],
+        }, indent=2))  # fmt: skip
+        return EXIT_OK if compiled.ok else EXIT_INVALID
+    if verbose:
+        for rel in compiled.loaded.ignored:
+            print(f"{rel}: ignored (not a spec file)")
+        for note in sorted(graph.notes):
+            print(f"{note} [note]")
+    if not compiled.ok:
+        _print_problems(compiled.problems)
+        return EXIT_INVALID
+    _print_summary(root, compiled)
+    return EXIT_OK
+
+
+def _print_summary(root: Path, compiled: CompiledSpec) -> None:
+    loaded = compiled.loaded
+    print(f"{root}: valid, spec version {loaded.content_hash[:12]}")
+    print(
+        f"files: {len(loaded.files)} read, {len(loaded.ignored)} ignored, "
+        f"{len(loaded.graph.notes)} note(s)"
+    )
+    for line in render_counts(loaded.graph):
+        print(line)
+    if compiled.index is not None:
+        counts = compiled.index.counts()
+        print("index: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+def cmd_show(root: Path, node_id: str | None) -> int:
+    """``spec show DIR [NODE]``."""
+    compiled = compile_spec_tree(root)
+    graph = compiled.loaded.graph
+    if compiled.problems:
+        print(
+            f"warning: the spec has {len(compiled.problems)} problem(s); "
+            "run 'spec validate' to list them",
+            file=sys.stderr,
+        )
+    if node_id is None:
+        lines = render_overview(graph)
+    elif node_id in graph.nodes:
+        lines = render_node(graph, node_id)
+    else:
+        hint = suggest(node_id, graph.nodes)
+        tail = f" (did you mean '{hint}'?)" if hint else ""
+        print(f"error: no spec node '{node_id}' in {root}{tail}", file=sys.stderr)
+        return EXIT_INVALID
+    print("\n".join(lines))
+    return EXIT_OK
+
+
+def _cache(settings: Settings) -> RedisIndexCache:
+    if not settings.spec.redis_url:
+        raise ConfigError("no Redis URL: pass --redis or set BEHAVIOR_SPEC__REDIS_URL")
+    cache = RedisIndexCache.from_url(settings.spec.redis_url, settings.spec.redis_prefix)
+    cache.keep = settings.spec.keep_versions
+    return cache
+
+
+def cmd_publish(root: Path, settings: Settings) -> int:
+    """``spec publish DIR --redis URL``: refuse an invalid tree, else store and move current."""
+    compiled = compile_spec_tree(root)
+    if compiled.index is None:
+        raise SpecInvalid(compiled.problems)
+    cache = _cache(settings)
+    try:
+        moved = cache.publish(compiled.index)
+    finally:
+        cache.close()
+    h = compiled.index.spec_hash
+    state = "now current" if moved else "already current"
+    print(f"published spec version {h[:12]} ({state}) under '{settings.spec.redis_prefix}'")
+    print("index: " + ", ".join(f"{k} {v}" for k, v in compiled.index.counts().items()))
+    return EXIT_OK
+
+
+def cmd_watch(settings: Settings, specs: Path | None, duration: float | None) -> int:
+    """``spec watch``: serve-like loop that follows the pointer and prints each reload."""
+    cache = _cache(settings)
+    try:
+        index, origin = initial_index(cache, specs)
+    except SpecIndexError:
+        cache.close()
+        raise
+    holder = IndexHolder(index, origin)
+    holder.subscribe(lambda new: print(f"reloaded: spec version {new.spec_hash[:12]}", flush=True))
+    print(f"serving spec version {index.spec_hash[:12]} from {origin}", flush=True)
+    watcher = IndexWatcher(cache, holder, settings.spec.poll_interval_s)
+    watcher.start()
+    deadline = None if duration is None else time.monotonic() + duration
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        watcher.stop()
+        cache.close()
+    return EXIT_OK

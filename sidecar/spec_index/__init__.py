@@ -1,0 +1,1 @@
+"""The compiled runtime index: compile, encode, hold and hot-reload."""

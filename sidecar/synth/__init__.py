@@ -1,0 +1,1 @@
+"""Synthetic inputs with known answers: spec trees (and later labelled telemetry)."""
