@@ -54,7 +54,7 @@ DOCUMENT_PREFIXES: dict[NodeKind, str] = {
     NodeKind.INV: "INV",
 }
 
-_DOC_ID = re.compile(r"^(ADR|PRD|REQ|SDS|INV)-\d+$")
+_DOC_ID = re.compile(r"(ADR|PRD|SDS|REQ|INV)[-_]?(\d{1,9})", re.IGNORECASE)
 
 
 class EdgeKind(StrEnum):
@@ -245,6 +245,9 @@ class PolicySpec:
     when_flow: str | None = None
     assertion: str | None = None
     priority: int | None = None
+    #: "expr": a runtime assertion in the policy language (sidecar/spec/expr.py);
+    #: "sea": a SEA domain expression, kept as text for people and tools, never evaluated.
+    language: str = "expr"
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,16 +309,28 @@ def service_id(name: str) -> str:
     return f"service:{name}"
 
 
+def canonical_document_id(value: str) -> str | None:
+    """``adr-29`` -> ``ADR-029``; None when ``value`` is not a document id.
+
+    Ids are canonical everywhere (a document's own id and every reference to it): upper-case
+    prefix, leading zeros dropped, padded to three digits, so ``ADR-29``, ``adr-029`` and
+    ``ADR-0029`` all name ``ADR-029`` however either side wrote the number.
+    """
+    match = _DOC_ID.fullmatch(value.strip())
+    if match is None:
+        return None
+    return f"{match.group(1).upper()}-{int(match.group(2)):03d}"
+
+
 def is_document_id(value: str) -> bool:
-    """True for ``ADR-029``-style ids."""
-    return _DOC_ID.match(value) is not None
+    """True for ``ADR-029``-style ids (any case, any zero padding)."""
+    return canonical_document_id(value) is not None
 
 
 def document_kind(value: str) -> NodeKind | None:
     """The document kind of an id like ``PRD-012``, or None."""
-    if not is_document_id(value):
-        return None
-    return NodeKind(value.split("-", 1)[0].lower())
+    canonical = canonical_document_id(value)
+    return None if canonical is None else NodeKind(canonical.split("-", 1)[0].lower())
 
 
 def qualify(ref: str, context: str, kind: NodeKind) -> str:
@@ -325,6 +340,9 @@ def qualify(ref: str, context: str, kind: NodeKind) -> str:
     ``<context>:<kind>:Charge``.
     """
     ref = ref.strip()
-    if ":" in ref or is_document_id(ref):
+    doc = canonical_document_id(ref)
+    if doc is not None:
+        return doc
+    if ":" in ref:
         return ref
     return model_id(context, kind, ref)

@@ -55,6 +55,8 @@ class FieldReader:
     owner: str
     loc_of: LocOf
     problems: list[Problem] = field(default_factory=list)
+    #: How a field is named where the user wrote it (``calls`` in a manifest, ``@calls`` in SEA).
+    label: Callable[[str], str] = lambda key: key
 
     def problem(self, key: str, message: str) -> None:
         """Record a problem about ``key``."""
@@ -67,7 +69,7 @@ class FieldReader:
             return None
         if isinstance(value, str | int | float) and not isinstance(value, bool):
             return str(value)
-        self.problem(key, f"'{key}' must be a string, got {type_name(value)}")
+        self.problem(key, f"'{self.label(key)}' must be a string, got {type_name(value)}")
         return None
 
     def strings(self, data: Mapping[str, Any], key: str) -> tuple[str, ...]:
@@ -79,7 +81,7 @@ class FieldReader:
             return (value,)
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return tuple(value)
-        self.problem(key, f"'{key}' must be a list of strings, got {type_name(value)}")
+        self.problem(key, f"'{self.label(key)}' must be a list of strings, got {type_name(value)}")
         return ()
 
     def number(self, data: Mapping[str, Any], key: str) -> float | None:
@@ -89,7 +91,7 @@ class FieldReader:
             return None
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
-        self.problem(key, f"'{key}' must be a number, got {type_name(value)}")
+        self.problem(key, f"'{self.label(key)}' must be a number, got {type_name(value)}")
         return None
 
     def mapping(self, data: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
@@ -99,17 +101,17 @@ class FieldReader:
             return None
         if isinstance(value, Mapping):
             return value
-        self.problem(key, f"'{key}' must be a mapping, got {type_name(value)}")
+        self.problem(key, f"'{self.label(key)}' must be a mapping, got {type_name(value)}")
         return None
 
-    def unknown_keys(self, data: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    def unknown_keys(
+        self, data: Mapping[str, Any], allowed: tuple[str, ...], where: str = ""
+    ) -> None:
         """Report keys outside ``allowed`` (typos would otherwise be silently ignored)."""
+        what = f"unknown {where} key" if where else "unknown key"
         for key in data:
             if key not in allowed:
-                self.problem(
-                    str(key),
-                    f"unknown {where} key '{key}' (expected one of {', '.join(allowed)})",
-                )
+                self.problem(str(key), f"{what} '{key}' (expected one of {', '.join(allowed)})")
 
 
 def type_name(value: object) -> str:
@@ -178,7 +180,9 @@ def read_budget(reader: FieldReader, value: Any) -> Budget | None:
     if value is None:
         return None
     if not isinstance(value, Mapping):
-        reader.problem("budgets", f"budgets must be a mapping, got {type_name(value)}")
+        reader.problem(
+            "budgets", f"'{reader.label('budgets')}' must be a mapping, got {type_name(value)}"
+        )
         return None
     reader.unknown_keys(value, BUDGET_KEYS, "budget")
     return Budget(**{k: reader.number(value, k) for k in BUDGET_KEYS})
@@ -200,7 +204,7 @@ def read_operation(
     ``owner`` prefixes messages (``operation 'PlaceOrder'`` or ``Flow 'PlaceOrder'``);
     ``label`` names a field as the user wrote it (``calls`` in a manifest, ``@calls`` in SEA).
     """
-    reader = FieldReader(owner, loc_of)
+    reader = FieldReader(owner, loc_of, label=label)
     flow_id = qualify(name, context, NodeKind.FLOW)
     kind = reader.string(data, "kind")
     if kind is not None and kind not in OPERATION_KINDS:
@@ -258,5 +262,8 @@ def _read_deprecated(reader: FieldReader, value: Any) -> tuple[bool, str | None]
     if isinstance(value, Mapping):
         reason = value.get("reason") or value.get("replacement")
         return bool(value.get("deprecated", True)), str(reason) if reason else None
-    reader.problem("deprecated", f"'deprecated' must be true/false or a reason, got {value!r}")
+    reader.problem(
+        "deprecated",
+        f"'{reader.label('deprecated')}' must be true/false or a reason, got {value!r}",
+    )
     return False, None

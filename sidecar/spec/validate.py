@@ -217,9 +217,7 @@ def _check_metrics(graph: SpecGraph) -> None:
 
 def _check_policies(graph: SpecGraph) -> None:
     for policy in graph.policies:
-        # SEA policies carry prose-like expressions over the domain model; only manifest
-        # policies are runtime assertions in the safe expression language.
-        if policy.assertion is None or graph.nodes[policy.node_id].origin != "manifest":
+        if policy.assertion is None or policy.language != "expr":
             continue
         try:
             compile_assertion(policy.assertion)

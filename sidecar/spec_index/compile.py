@@ -234,7 +234,7 @@ def _compile_policies(graph: SpecGraph) -> dict[str, PolicyEntry]:
     out: dict[str, PolicyEntry] = {}
     for p in graph.policies:
         keys: tuple[str, ...] = ()
-        runtime = p.assertion is not None and graph.nodes[p.node_id].origin == "manifest"
+        runtime = p.assertion is not None and p.language == "expr"
         if runtime and p.assertion is not None:
             # A bad assertion is reported by validation, and then no index is built.
             with contextlib.suppress(ExpressionError):

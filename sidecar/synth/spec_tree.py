@@ -125,9 +125,12 @@ def _write_context(root: Path, shape: TreeShape, c: int) -> None:
             "metrics": [{"name": f"app.{ctx}.count", "unit": "1", "range": {"min": 0}}],
             "ignore": [{"span_name": "grpc.health.v1.Health/Check"}],
             "policies": [
-                {"id": f"limit_{c}", "when": {"flow": "Op0"},
-                 "assert": f"attributes['app.{ctx}.id'] != ''"}
-            ],  # fmt: skip
+                {
+                    "id": f"limit_{c}",
+                    "when": {"flow": "Op0"},
+                    "assert": f"attributes['app.{ctx}.id'] != ''",
+                }
+            ],
         },
     }
     (root / "manifests" / f"{ctx}.manifest.json").write_text(json.dumps(manifest, indent=1))

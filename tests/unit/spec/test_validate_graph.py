@@ -51,8 +51,11 @@ def test_resolved_reference_becomes_an_edge() -> None:
     loc = Location("sds/1.md", 4)
     edge = SpecEdge("SDS-001", "PRD-001", EdgeKind.SATISFIES, loc)
     g = graph_of(
-        SpecFragment("sds/1.md", nodes=[node("SDS-001", NodeKind.SDS, "sds/1.md")],
-                     refs=[Reference("PRD-001", loc, "satisfies", edge)]),
+        SpecFragment(
+            "sds/1.md",
+            nodes=[node("SDS-001", NodeKind.SDS, "sds/1.md")],
+            refs=[Reference("PRD-001", loc, "satisfies", edge)],
+        ),
         SpecFragment("prd/1.md", nodes=[node("PRD-001", NodeKind.PRD, "prd/1.md")]),
     )
     assert validate_graph(g) == []
@@ -72,17 +75,24 @@ def test_duplicate_document_id() -> None:
 def test_same_flow_from_sea_and_manifest_is_one_node() -> None:
     g = graph_of(
         SpecFragment("x.sea", nodes=[node("c:flow:F", NodeKind.FLOW, "x.sea", 5, "sea")]),
-        SpecFragment("x.manifest.yaml",
-                     nodes=[node("c:flow:F", NodeKind.FLOW, "x.manifest.yaml", 9, "manifest")]),
+        SpecFragment(
+            "x.manifest.yaml",
+            nodes=[node("c:flow:F", NodeKind.FLOW, "x.manifest.yaml", 9, "manifest")],
+        ),
     )
     assert validate_graph(g) == []
     assert g.nodes["c:flow:F"].loc == Location("x.sea", 5)
 
 
 def op(source: str, path: str, **kw: object) -> OperationSpec:
-    return OperationSpec("c:flow:F", "c", Location(path, 2), source,
-                         field_locs={k: Location(path, 3) for k in ("budgets", "calls", "match")},
-                         **kw)  # type: ignore[arg-type]
+    return OperationSpec(
+        "c:flow:F",
+        "c",
+        Location(path, 2),
+        source,
+        field_locs={k: Location(path, 3) for k in ("budgets", "calls", "match")},
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def test_sea_and_manifest_disagreement_reported_at_both_places() -> None:
@@ -102,8 +112,12 @@ def test_agreeing_descriptions_pass() -> None:
     b = (Binding(span_name="S/F"),)
     g = graph_of(
         SpecFragment("x.sea", operations=[op("sea", "x.sea", bindings=b, budget=Budget(p95_ms=3))]),
-        SpecFragment("m.yaml", operations=[op("manifest", "m.yaml", bindings=b,
-                                              budget=Budget(p95_ms=3, error_rate=0.1))]),
+        SpecFragment(
+            "m.yaml",
+            operations=[
+                op("manifest", "m.yaml", bindings=b, budget=Budget(p95_ms=3, error_rate=0.1))
+            ],
+        ),
     )
     assert validate_graph(g) == []
 
@@ -132,8 +146,13 @@ def test_supersedes_cycle_reported_once() -> None:
         path = f"adr/{i}.md"
         loc = Location(path, 3)
         edge = SpecEdge(f"ADR-00{i}", f"ADR-00{target}", EdgeKind.SUPERSEDES, loc)
-        frags.append(SpecFragment(path, nodes=[node(f"ADR-00{i}", NodeKind.ADR, path)],
-                                  refs=[Reference(f"ADR-00{target}", loc, "supersedes", edge)]))
+        frags.append(
+            SpecFragment(
+                path,
+                nodes=[node(f"ADR-00{i}", NodeKind.ADR, path)],
+                refs=[Reference(f"ADR-00{target}", loc, "supersedes", edge)],
+            )
+        )
     problems = validate_graph(graph_of(*frags))
     assert [str(p) for p in problems] == [
         "adr/3.md:3: SUPERSEDES cycle: ADR-001 -> ADR-002 -> ADR-003 -> ADR-001"
@@ -167,8 +186,10 @@ def test_implicit_context_and_service_nodes() -> None:
     g = graph_of(SpecFragment("a.yaml", services=[("cartservice", "cart", Location("a.yaml", 4))]))
     assert g.nodes["context:cart"].kind is NodeKind.CONTEXT
     assert g.nodes["service:cartservice"].kind is NodeKind.SERVICE
-    assert SpecEdge("service:cartservice", "context:cart", EdgeKind.BELONGS_TO,
-                    Location("a.yaml", 4)) in g.edges
+    assert (
+        SpecEdge("service:cartservice", "context:cart", EdgeKind.BELONGS_TO, Location("a.yaml", 4))
+        in g.edges
+    )
 
 
 def test_suggest_prefers_same_kind() -> None:

@@ -29,8 +29,17 @@ def flow(name: str, path: str, *bindings: Binding, **kw: object) -> SpecFragment
     return SpecFragment(
         path,
         nodes=[SpecNode(fid, NodeKind.FLOW, loc, title=name, context="shop", origin="manifest")],
-        operations=[OperationSpec(fid, "shop", loc, "manifest", bindings=bindings,
-                                  field_locs={"match": Location(path, 4)}, **kw)],  # type: ignore[arg-type]
+        operations=[
+            OperationSpec(
+                fid,
+                "shop",
+                loc,
+                "manifest",
+                bindings=bindings,
+                field_locs={"match": Location(path, 4)},
+                **kw,
+            )
+        ],  # type: ignore[arg-type]
         services=[("shopsvc", "shop", Location(path, 1))],
     )
 
@@ -47,8 +56,13 @@ def build(*frags: SpecFragment, spec_hash: str = "h1"):
 
 def test_bindings_scoped_by_context_services() -> None:
     index, problems = build(
-        flow("Buy", "a.yaml", Binding(span_name="Shop/Buy", rpc_service="Shop", rpc_method="Buy"),
-             budget=Budget(p95_ms=100), required_attributes=("app.order.id",)),
+        flow(
+            "Buy",
+            "a.yaml",
+            Binding(span_name="Shop/Buy", rpc_service="Shop", rpc_method="Buy"),
+            budget=Budget(p95_ms=100),
+            required_attributes=("app.order.id",),
+        ),
         flow("Home", "b.yaml", Binding(http_method="GET", http_route="/")),
     )
     assert problems == []
@@ -76,8 +90,9 @@ def test_two_flows_bound_to_one_span_name_is_a_problem() -> None:
 
 
 def sample_index(spec_hash: str = "h1") -> RuntimeIndex:
-    index, problems = build(flow("Buy", "a.yaml", Binding(span_name="Shop/Buy")),
-                            spec_hash=spec_hash)
+    index, problems = build(
+        flow("Buy", "a.yaml", Binding(span_name="Shop/Buy")), spec_hash=spec_hash
+    )
     assert problems == []
     return index
 
