@@ -69,8 +69,10 @@ def test_publish_and_load_by_hash(cache: RedisIndexCache, spec_copy: Path) -> No
 def test_cli_publish_then_sidecar_starts_from_redis(
     cache: RedisIndexCache, spec_copy: Path, redis_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["spec", "publish", str(spec_copy), "--redis", redis_url,
-                 "--prefix", cache.prefix]) == 0
+    assert (
+        main(["spec", "publish", str(spec_copy), "--redis", redis_url, "--prefix", cache.prefix])
+        == 0
+    )
     out = capsys.readouterr().out
     h = cache.current_hash()
     assert h is not None and f"published spec version {h[:12]} (now current)" in out
@@ -163,7 +165,9 @@ def test_history_is_bounded(cache: RedisIndexCache, spec_copy: Path) -> None:
     for h in hashes:
         cache.publish(base.model_copy(update={"spec_hash": h}))
     assert cache.client.lrange(f"{cache.prefix}:history", 0, -1) == [
-        hashes[3].encode(), hashes[2].encode()]
+        hashes[3].encode(),
+        hashes[2].encode(),
+    ]
     assert cache.client.exists(f"{cache.prefix}:index:{hashes[0]}") == 0
     assert cache.load(hashes[2]).spec_hash == hashes[2]
 
