@@ -12,7 +12,7 @@ cross-file id becomes a :class:`Reference`.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +52,12 @@ EVENT_KEYS = ("id", "log", "topic")
 METRIC_KEYS = ("name", "unit", "range")
 IGNORE_KEYS = ("span_name", "http", "rpc")
 POLICY_KEYS = ("id", "when", "assert")
+#: Named elements of ``behavior``: the key that names each one and the keys it may have.
+ITEM_SCHEMAS = {
+    "event": ("id", EVENT_KEYS),
+    "metric": ("name", METRIC_KEYS),
+    "policy": ("id", POLICY_KEYS),
+}
 PRIVACY_KEYS = ("pii_attributes", "detectors")
 DETECTORS = ("email", "credit_card", "bearer_token", "phone")
 
@@ -80,6 +86,19 @@ class _Manifest:
     def reader(self, owner: str, data: object) -> FieldReader:
         """A field reader for ``data`` whose problems go straight into the fragment."""
         return FieldReader(owner, self.lines.loc_of(data), self.fragment.problems)
+
+    def named_items(
+        self, section: FieldReader, behavior: Mapping[str, Any], key: str, what: str
+    ) -> Iterator[tuple[str, dict[Any, Any], Location, FieldReader]]:
+        """Each named element listed under ``behavior[key]``, its keys checked; unnamed skipped."""
+        name_key, allowed = ITEM_SCHEMAS[what]
+        for number, data, loc in mapping_items(self.lines, section, behavior, key):
+            name = required_name(self.lines, self.reader(f"{what} #{number}", data), data, name_key)
+            if name is None:
+                continue
+            fields = self.reader(f"{what} '{name}'", data)
+            fields.unknown_keys(data, allowed, what)
+            yield name, data, loc, fields
 
     def read(self, data: dict[Any, Any]) -> None:
         """Read the whole manifest."""
@@ -212,12 +231,7 @@ class _Manifest:
 
     def read_events(self, section: FieldReader, behavior: Mapping[str, Any]) -> None:
         """``events``: ``{id, log: {event_name}, topic}``."""
-        for number, data, loc in mapping_items(self.lines, section, behavior, "events"):
-            name = required_name(self.lines, self.reader(f"event #{number}", data), data, "id")
-            if name is None:
-                continue
-            fields = self.reader(f"event '{name}'", data)
-            fields.unknown_keys(data, EVENT_KEYS, "event")
+        for name, data, loc, fields in self.named_items(section, behavior, "events", "event"):
             log = fields.mapping(data, "log") or {}
             fields.unknown_keys(log, ("event_name",), "log")
             node_id = self.declare(NodeKind.EVENT, name, loc)
@@ -233,12 +247,7 @@ class _Manifest:
 
     def read_metrics(self, section: FieldReader, behavior: Mapping[str, Any]) -> None:
         """``metrics``: ``{name, unit, range: {min, max}}``."""
-        for number, data, loc in mapping_items(self.lines, section, behavior, "metrics"):
-            name = required_name(self.lines, self.reader(f"metric #{number}", data), data, "name")
-            if name is None:
-                continue
-            fields = self.reader(f"metric '{name}'", data)
-            fields.unknown_keys(data, METRIC_KEYS, "metric")
+        for name, data, loc, fields in self.named_items(section, behavior, "metrics", "metric"):
             bounds = fields.mapping(data, "range") or {}
             fields.unknown_keys(bounds, ("min", "max"), "range")
             node_id = self.declare(NodeKind.METRIC, name, loc)
@@ -281,12 +290,7 @@ class _Manifest:
 
     def read_policies(self, section: FieldReader, behavior: Mapping[str, Any]) -> None:
         """``policies``: ``{id, when: {flow}, assert}``, checked against matching spans."""
-        for number, data, loc in mapping_items(self.lines, section, behavior, "policies"):
-            name = required_name(self.lines, self.reader(f"policy #{number}", data), data, "id")
-            if name is None:
-                continue
-            fields = self.reader(f"policy '{name}'", data)
-            fields.unknown_keys(data, POLICY_KEYS, "policy")
+        for name, data, loc, fields in self.named_items(section, behavior, "policies", "policy"):
             when = fields.mapping(data, "when") or {}
             fields.unknown_keys(when, ("flow",), "when")
             node_id = self.declare(NodeKind.POLICY, name, loc)
