@@ -17,7 +17,7 @@ from typing import TypeVar
 from sidecar.spec.expr import ExpressionError, compile_assertion
 from sidecar.spec.graph import SpecGraph
 from sidecar.spec.loader import LoadedSpec, load_spec_tree
-from sidecar.spec.model import Location, OperationSpec, Problem
+from sidecar.spec.model import Budget, Location, OperationSpec, Problem
 from sidecar.spec.validate import validate_graph
 from sidecar.spec_index.index import (
     ANY_SERVICE,
@@ -91,7 +91,12 @@ class _BindingTable:
 
 
 def compile_index(graph: SpecGraph, spec_hash: str) -> tuple[RuntimeIndex, list[Problem]]:
-    """Build the runtime index from a validated graph; returns binding conflicts as problems."""
+    """Build the runtime index from a validated graph; returns binding conflicts as problems.
+
+    Entries are built with ``model_construct``: every value already has its declared type
+    here, and re-validating thousands of entries would double the compile time. Payloads read
+    back from the cache are fully validated by the codec.
+    """
     problems: list[Problem] = []
     table = _BindingTable(problems)
     ctx_services: dict[str, list[str]] = defaultdict(list)
@@ -144,7 +149,7 @@ def compile_index(graph: SpecGraph, spec_hash: str) -> tuple[RuntimeIndex, list[
     metrics: dict[str, MetricEntry] = {}
     for m in graph.metrics:
         table.put(metric, "metric", "", m.name, target=m.node_id, loc=m.loc)
-        metrics[m.name] = MetricEntry(
+        metrics[m.name] = MetricEntry.model_construct(
             node_id=m.node_id, context=m.context, unit=m.unit, min=m.min, max=m.max
         )
     policies = _compile_policies(graph)
@@ -156,10 +161,10 @@ def compile_index(graph: SpecGraph, spec_hash: str) -> tuple[RuntimeIndex, list[
         keys.update(pol.attribute_keys)
     for priv in privacy.values():
         keys.update(priv.pii_attributes)
-    index = RuntimeIndex(
+    index = RuntimeIndex.model_construct(
         spec_hash=spec_hash,
         nodes={
-            nid: NodeEntry(
+            nid: NodeEntry.model_construct(
                 kind=n.kind.value,
                 title=n.title,
                 context=n.context,
@@ -168,7 +173,7 @@ def compile_index(graph: SpecGraph, spec_hash: str) -> tuple[RuntimeIndex, list[
             for nid, n in sorted(graph.nodes.items())
         },
         operations=operations,
-        bindings=Bindings(
+        bindings=Bindings.model_construct(
             span=dict(span),
             rpc=rpc,
             http=dict(http),
@@ -181,7 +186,7 @@ def compile_index(graph: SpecGraph, spec_hash: str) -> tuple[RuntimeIndex, list[
         policies=policies,
         privacy=privacy,
         ignore=tuple(
-            IgnoreEntry(
+            IgnoreEntry.model_construct(
                 context=r.context,
                 span_name=r.span_name,
                 http_route=r.http_route,
@@ -211,14 +216,16 @@ def _merge_operation(
     head = ops[0]
     service = _first(ops, lambda op: op.service)
     budget = _first(ops, lambda op: op.budget)
-    return OperationEntry(
+    return OperationEntry.model_construct(
         flow_id=flow_id,
         context=head.context,
         name=flow_id.rsplit(":", 1)[-1],
         services=(service,) if service else tuple(ctx_services.get(head.context, ())),
         kind=_first(ops, lambda op: op.kind),
         aliases=tuple(dict.fromkeys(a for op in ops for a in op.aliases)),
-        budget=BudgetEntry.model_validate(budget, from_attributes=True) if budget else None,
+        budget=BudgetEntry.model_construct(**{k: getattr(budget, k) for k in Budget.__slots__})
+        if budget
+        else None,
         required_attributes=_first(ops, lambda op: op.required_attributes),
         forbidden_attributes=_first(ops, lambda op: op.forbidden_attributes),
         calls=_first(ops, lambda op: op.calls),
@@ -239,7 +246,7 @@ def _compile_policies(graph: SpecGraph) -> dict[str, PolicyEntry]:
             # A bad assertion is reported by validation, and then no index is built.
             with contextlib.suppress(ExpressionError):
                 keys = compile_assertion(p.assertion).attribute_keys
-        out[p.node_id] = PolicyEntry(
+        out[p.node_id] = PolicyEntry.model_construct(
             node_id=p.node_id, context=p.context, when_flow=p.when_flow,
             assertion=p.assertion if runtime else None, attribute_keys=keys,
         )  # fmt: skip
@@ -253,6 +260,8 @@ def _compile_privacy(graph: SpecGraph) -> dict[str, PrivacyEntry]:
         attrs.extend(rule.pii_attributes)
         detectors.extend(rule.detectors)
     return {
-        ctx: PrivacyEntry(pii_attributes=tuple(dict.fromkeys(a)), detectors=tuple(dict.fromkeys(d)))
+        ctx: PrivacyEntry.model_construct(
+            pii_attributes=tuple(dict.fromkeys(a)), detectors=tuple(dict.fromkeys(d))
+        )
         for ctx, (a, d) in sorted(merged.items())
     }
