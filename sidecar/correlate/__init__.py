@@ -1,0 +1,1 @@
+"""Heuristic correlation: name features and the numba similarity kernels."""

@@ -1,0 +1,211 @@
+"""Correlating a whole batch: shapes once, results broadcast, then the cross-item joins."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from sidecar.correlate.deterministic import SERVICE, Lookups, resolve
+from sidecar.correlate.joins import (
+    SpanMemory,
+    inheriting_rows,
+    parent_rows,
+    span_keys,
+)
+from sidecar.correlate.result import Correlation
+from sidecar.correlate.shapes import Shape, ShapeCache, shape_of, unique_shapes
+from sidecar.evidence.annotations import CorrelationStatus, MatchType
+from sidecar.evidence.batch import EvidenceBatch, Signal, StringPool
+from sidecar.spec_index.index import RuntimeIndex
+
+#: Below this confidence a correlation is kept but marked partial.
+OK_CONFIDENCE = 0.70
+#: Confidence kept when a link is inherited through a join (log -> span, child -> parent).
+JOIN_FACTOR = {"join.span": 0.98, "join.exemplar": 0.95, "graph.parent": 0.80}
+_MAX_DEPTH = 32
+
+
+class HeuristicMatcher(Protocol):
+    """Scores shapes no deterministic rule matched (numba kernels behind it)."""
+
+    def match(self, shapes: Sequence[Shape], lookups: Lookups) -> list[Correlation]:
+        """One correlation per shape (NO_MATCH-like when nothing is similar enough)."""
+        ...
+
+
+@dataclass(slots=True)
+class CorrelationColumns:
+    """Per-row correlation results; strings are codes into the correlator's ``labels``."""
+
+    node: npt.NDArray[np.int32]
+    context: npt.NDArray[np.int32]
+    match: npt.NDArray[np.uint8]
+    confidence: npt.NDArray[np.float32]
+    status: npt.NDArray[np.uint8]
+    ignored: npt.NDArray[np.bool_]
+    #: Index into ``Correlator.rule_sets`` (the tuple of rule ids that fired).
+    rule_set: npt.NDArray[np.int32]
+    reason: npt.NDArray[np.int32]
+
+
+class Correlator:
+    """Links rows to spec nodes for one index version at a time, caching by shape."""
+
+    def __init__(
+        self, index: RuntimeIndex, *, heuristic: HeuristicMatcher | None = None,
+        cache_size: int = 100_000, span_memory: int = 1_000_000,
+    ) -> None:  # fmt: skip
+        self.labels = StringPool()
+        self.rule_sets: list[tuple[str, ...]] = [()]
+        self._rule_set_codes: dict[tuple[str, ...], int] = {(): 0}
+        self.cache = ShapeCache(cache_size)
+        self.memory = SpanMemory(span_memory)
+        self.heuristic = heuristic
+        self.set_index(index)
+
+    def set_index(self, index: RuntimeIndex) -> None:
+        """Switch to another index version (the shape cache is cleared)."""
+        self.index = index
+        self.lookups = Lookups.build(index)
+        self.cache.reset(index.spec_hash)
+
+    def rule_set(self, rules: tuple[str, ...]) -> int:
+        """The code of a tuple of rule ids."""
+        code = self._rule_set_codes.get(rules)
+        if code is None:
+            code = len(self.rule_sets)
+            self._rule_set_codes[rules] = code
+            self.rule_sets.append(rules)
+        return code
+
+    def correlate(self, batch: EvidenceBatch) -> CorrelationColumns:
+        """Correlate every row of a batch."""
+        first, inverse = unique_shapes(batch)
+        per_shape = self._resolve_shapes(batch, first)
+        cols = self._broadcast(per_shape, inverse, len(batch))
+        self._inherit_from_parents(batch, cols)
+        keys = span_keys(batch.trace_hi, batch.trace_lo,
+                         np.where(batch.signal == Signal.SPAN, batch.span_id, 0))  # fmt: skip
+        self.memory.remember(keys, _pack(cols))
+        self._join(
+            batch,
+            cols,
+            batch.signal == Signal.LOG,
+            span_keys(batch.trace_hi, batch.trace_lo, batch.span_id),
+            "join.span",
+        )
+        self._join(batch, cols, batch.signal == Signal.METRIC,
+                   span_keys(batch.ex_trace_hi, batch.ex_trace_lo, batch.ex_span_id),
+                   "join.exemplar")  # fmt: skip
+        self._finish_status(batch, cols)
+        return cols
+
+    def _resolve_shapes(
+        self, batch: EvidenceBatch, first: npt.NDArray[np.int64]
+    ) -> list[Correlation]:
+        shapes = [shape_of(batch, int(row)) for row in first]
+        results: list[Correlation | None] = []
+        pending: list[int] = []
+        for i, shape in enumerate(shapes):
+            cached = self.cache.get(shape)
+            if isinstance(cached, Correlation):
+                results.append(cached)
+                continue
+            det = resolve(shape, self.lookups)
+            results.append(det)
+            if det is None:
+                pending.append(i)
+            else:
+                self.cache.put(shape, det)
+        if pending:
+            if self.heuristic is not None:
+                found = self.heuristic.match([shapes[i] for i in pending], self.lookups)
+            else:
+                found = [self._unmatched(shapes[i]) for i in pending]
+            for i, corr in zip(pending, found, strict=True):
+                results[i] = corr
+                self.cache.put(shapes[i], corr)
+        return [r if r is not None else Correlation() for r in results]
+
+    def _unmatched(self, shape: Shape) -> Correlation:
+        return Correlation(context=self.index.services.get(shape[SERVICE], ""))
+
+    def _broadcast(
+        self, per_shape: list[Correlation], inverse: npt.NDArray[np.int64], n: int
+    ) -> CorrelationColumns:
+        code = self.labels.code
+        node = np.array([code(c.node) for c in per_shape], np.int32)
+        ctx = np.array([code(c.context) for c in per_shape], np.int32)
+        match = np.array([int(c.match) for c in per_shape], np.uint8)
+        conf = np.array([c.confidence for c in per_shape], np.float32)
+        ignored = np.array([c.ignored for c in per_shape], np.bool_)
+        rules = np.array([self.rule_set(c.rules) for c in per_shape], np.int32)
+        reason = np.array([code(c.reason or "") for c in per_shape], np.int32)
+        if n == 0:
+            inverse = np.zeros(0, np.int64)
+        return CorrelationColumns(
+            node=node[inverse], context=ctx[inverse], match=match[inverse],
+            confidence=conf[inverse], status=np.zeros(n, np.uint8), ignored=ignored[inverse],
+            rule_set=rules[inverse], reason=reason[inverse],
+        )  # fmt: skip
+
+    def _inherit_from_parents(self, batch: EvidenceBatch, cols: CorrelationColumns) -> None:
+        """Unmatched internal/client spans take the node of their nearest matched ancestor."""
+        parents = parent_rows(batch)
+        todo = inheriting_rows(batch) & (cols.node == 0) & ~cols.ignored & (parents >= 0)
+        rule = self.rule_set(("graph.parent",))
+        factor = np.float32(JOIN_FACTOR["graph.parent"])
+        for _ in range(_MAX_DEPTH):
+            rows = np.flatnonzero(todo)
+            if len(rows) == 0:
+                break
+            p = parents[rows]
+            ready = cols.node[p] != 0
+            if not ready.any():
+                break
+            r, p = rows[ready], p[ready]
+            cols.node[r] = cols.node[p]
+            cols.context[r] = cols.context[p]
+            cols.confidence[r] = cols.confidence[p] * factor
+            cols.match[r] = MatchType.HEURISTIC
+            cols.rule_set[r] = rule
+            todo[r] = False
+
+    def _join(
+        self, batch: EvidenceBatch, cols: CorrelationColumns, rows_mask: npt.NDArray[np.bool_],
+        keys: npt.NDArray[np.uint64], rule_id: str,
+    ) -> None:  # fmt: skip
+        todo = np.flatnonzero(rows_mask & (cols.node == 0) & ~cols.ignored & (keys != 0))
+        if len(todo) == 0:
+            return
+        found = self.memory.lookup(keys[todo])
+        hit = (found >= 0) & ((found >> 32) != 0)  # spans remembered without a node don't help
+        rows, packed = todo[hit], found[hit]
+        cols.node[rows] = (packed >> 32).astype(np.int32)
+        cols.context[rows] = ((packed >> 8) & 0xFFFFFF).astype(np.int32)
+        cols.confidence[rows] = (
+            (packed & 0xFF).astype(np.float32) / np.float32(255) * np.float32(JOIN_FACTOR[rule_id])
+        )
+        cols.match[rows] = np.where(cols.node[rows] != 0, MatchType.HEURISTIC, MatchType.NONE)
+        cols.rule_set[rows] = self.rule_set((rule_id,))
+
+    def _finish_status(self, batch: EvidenceBatch, cols: CorrelationColumns) -> None:
+        matched = cols.node != 0
+        cols.status[:] = CorrelationStatus.FAILED
+        cols.status[matched & (cols.confidence < OK_CONFIDENCE)] = CorrelationStatus.PARTIAL
+        cols.status[(matched & (cols.confidence >= OK_CONFIDENCE)) | cols.ignored] = (
+            CorrelationStatus.OK
+        )
+        no_reason = (~matched) & (~cols.ignored) & (cols.reason == 0)
+        if no_reason.any():
+            cols.reason[no_reason] = self.labels.code("no spec node matches this item")
+
+
+def _pack(cols: CorrelationColumns) -> npt.NDArray[np.int64]:
+    """node code, context code and confidence (8 bits) in one int64 for the span memory."""
+    conf = np.clip(np.rint(cols.confidence * 255), 0, 255).astype(np.int64)
+    return (cols.node.astype(np.int64) << 32) | (cols.context.astype(np.int64) << 8) | conf

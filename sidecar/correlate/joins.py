@@ -1,0 +1,100 @@
+"""Links that need more than one item's shape: logs to their span, metric points to exemplar
+spans, internal spans to the operation that encloses them.
+
+Spans correlated earlier are remembered in a bounded :class:`SpanMemory` so a log or metric
+arriving in a later batch (replay reads traces before logs) still finds its span.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from sidecar.evidence.batch import EvidenceBatch, Signal, SpanKind
+
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+def span_keys(
+    trace_hi: npt.NDArray[np.uint64], trace_lo: npt.NDArray[np.uint64],
+    span_id: npt.NDArray[np.uint64],
+) -> npt.NDArray[np.uint64]:  # fmt: skip
+    """A 64-bit key per (trace id, span id); 0 where the span id is absent."""
+    with np.errstate(over="ignore"):
+        h = trace_hi * _M1 ^ trace_lo
+        h = (h ^ (h >> np.uint64(29))) * _M2 ^ span_id
+        h = h ^ (h >> np.uint64(32))
+    h[h == 0] = 1
+    h[span_id == 0] = 0
+    return h
+
+
+@dataclass(slots=True)
+class SpanMemory:
+    """The node of recently seen spans, by span key; holds at most ``capacity`` spans."""
+
+    capacity: int = 1_000_000
+    _chunks: list[tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64]]] = field(
+        default_factory=list
+    )
+    _size: int = 0
+    evicted: int = 0
+
+    def remember(self, keys: npt.NDArray[np.uint64], values: npt.NDArray[np.int64]) -> None:
+        """Store values (row payloads, e.g. packed node code) for keys; oldest chunks go first."""
+        keep = keys != 0
+        if not keep.any():
+            return
+        keys, values = keys[keep], values[keep]
+        order = np.argsort(keys, kind="stable")
+        self._chunks.append((keys[order], values[order]))
+        self._size += len(keys)
+        while self._size > self.capacity and len(self._chunks) > 1:
+            old_keys, _ = self._chunks.pop(0)
+            self._size -= len(old_keys)
+            self.evicted += len(old_keys)
+
+    def lookup(self, keys: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
+        """The stored value per key, newest first; -1 where unknown."""
+        out = np.full(len(keys), -1, np.int64)
+        for chunk_keys, chunk_values in reversed(self._chunks):
+            missing = (out < 0) & (keys != 0)
+            if not missing.any():
+                break
+            probe = keys[missing]
+            pos = np.searchsorted(chunk_keys, probe)
+            pos_clipped = np.minimum(pos, len(chunk_keys) - 1)
+            found = chunk_keys[pos_clipped] == probe
+            idx = np.flatnonzero(missing)
+            out[idx[found]] = chunk_values[pos_clipped[found]]
+        return out
+
+    def __len__(self) -> int:
+        return self._size
+
+
+def parent_rows(batch: EvidenceBatch) -> npt.NDArray[np.int64]:
+    """For each span row, the row of its parent span in this batch (-1 when not present)."""
+    is_span = batch.signal == Signal.SPAN
+    own = span_keys(batch.trace_hi, batch.trace_lo, np.where(is_span, batch.span_id, 0))
+    parent = span_keys(batch.trace_hi, batch.trace_lo, np.where(is_span, batch.parent_id, 0))
+    rows = np.flatnonzero(own != 0)
+    order = np.argsort(own[rows], kind="stable")
+    sorted_keys, sorted_rows = own[rows][order], rows[order]
+    out = np.full(len(batch), -1, np.int64)
+    if len(sorted_keys) == 0:
+        return out
+    pos = np.minimum(np.searchsorted(sorted_keys, parent), len(sorted_keys) - 1)
+    found = (parent != 0) & (sorted_keys[pos] == parent)
+    out[found] = sorted_rows[pos[found]]
+    return out
+
+
+def inheriting_rows(batch: EvidenceBatch) -> npt.NDArray[np.bool_]:
+    """Spans that may take their enclosing operation's node: internal and client spans."""
+    kinds = np.array([SpanKind.INTERNAL, SpanKind.CLIENT, SpanKind.UNSPECIFIED], np.int8)
+    mask: npt.NDArray[np.bool_] = (batch.signal == Signal.SPAN) & np.isin(batch.kind, kinds)
+    return mask

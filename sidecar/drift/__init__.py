@@ -1,0 +1,1 @@
+"""Drift detection: item, trace and rate checks, the learned baseline, PII, classification."""

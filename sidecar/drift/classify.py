@@ -1,0 +1,57 @@
+"""From findings to the contract's drift fields: kinds, score, class and level.
+
+Level follows the seed's signal policy on the drift score (how sure we are that the item
+departs from the spec): >= 0.70 alert (medium, or high from 0.90), 0.30-0.70 summarize
+(low), below 0.30 suppress (none).
+
+Class: *benign* when every kind found on an item is explained by declared or tolerated
+variation (see ``BENIGN_KINDS`` and the per-row benign mask the caller passes), *semantic*
+otherwise. Benign items keep their kinds (they are evidence) but their level is capped at
+low, so they never alert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from sidecar.evidence.annotations import DRIFT_KIND_BIT, DriftClass, DriftLevel
+
+Finding = tuple[str, npt.NDArray[np.bool_], npt.NDArray[np.float32]]
+
+HIGH, ALERT, SUMMARIZE = 0.90, 0.70, 0.30
+
+
+@dataclass(slots=True)
+class Drift:
+    """Per-row drift fields of the contract."""
+
+    kinds: npt.NDArray[np.uint32]
+    score: npt.NDArray[np.float32]
+    cls: npt.NDArray[np.uint8]
+    level: npt.NDArray[np.uint8]
+
+
+def combine(
+    findings: Sequence[Finding], n: int, benign: npt.NDArray[np.bool_] | None = None
+) -> Drift:
+    """Kinds mask, score, class and level per row from all findings."""
+    kinds = np.zeros(n, np.uint32)
+    score = np.zeros(n, np.float32)
+    for kind, mask, kind_score in findings:
+        kinds[mask] |= np.uint32(DRIFT_KIND_BIT[kind])
+        np.maximum(score, np.where(mask, kind_score, 0), out=score)
+    level = np.full(n, DriftLevel.NONE, np.uint8)
+    level[score >= SUMMARIZE] = DriftLevel.LOW
+    level[score >= ALERT] = DriftLevel.MEDIUM
+    level[score >= HIGH] = DriftLevel.HIGH
+    cls = np.where(kinds != 0, DriftClass.SEMANTIC, DriftClass.NONE).astype(np.uint8)
+    if benign is not None:
+        soft = benign & (kinds != 0)
+        cls[soft] = DriftClass.BENIGN
+        level[soft] = np.minimum(level[soft], DriftLevel.LOW)
+    level[kinds == 0] = DriftLevel.NONE
+    return Drift(kinds, score, cls, level)

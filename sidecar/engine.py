@@ -1,0 +1,79 @@
+"""The engine: one batch in, annotations and findings out. Same code for replay and gRPC.
+
+decode (elsewhere) -> correlate -> item and trace checks -> classify -> annotations.
+Rate checks over sliding windows and the learned baseline run on the correlated rows too
+(``sidecar.drift.windows`` / ``baseline``) and add their findings here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sidecar.correlate.correlator import CorrelationColumns, Correlator, HeuristicMatcher
+from sidecar.drift.classify import Drift, combine
+from sidecar.drift.span_checks import ITEM_CHECKS, CheckContext, Finding
+from sidecar.drift.trace_checks import call_findings
+from sidecar.evidence.annotations import Annotations, evidence_ids
+from sidecar.evidence.batch import EvidenceBatch
+from sidecar.spec_index.index import RuntimeIndex
+
+
+@dataclass(slots=True)
+class EngineResult:
+    """What the engine made of one batch."""
+
+    annotations: Annotations
+    correlation: CorrelationColumns
+    findings: list[Finding]
+
+
+class Engine:
+    """Correlates and classifies batches against the current index."""
+
+    def __init__(self, index: RuntimeIndex, *, heuristic: HeuristicMatcher | None = None,
+                 shape_cache: int = 100_000) -> None:  # fmt: skip
+        self.correlator = Correlator(index, heuristic=heuristic, cache_size=shape_cache)
+
+    @property
+    def index(self) -> RuntimeIndex:
+        """The index in use."""
+        return self.correlator.index
+
+    def set_index(self, index: RuntimeIndex) -> None:
+        """Switch index versions (hot reload)."""
+        self.correlator.set_index(index)
+
+    def process(self, batch: EvidenceBatch) -> EngineResult:
+        """Correlate, check and classify one batch."""
+        cols = self.correlator.correlate(batch)
+        ctx = CheckContext(batch, cols, self.correlator)
+        findings = [check(ctx) for check in ITEM_CHECKS]
+        findings += call_findings(ctx)
+        drift = combine(findings, len(batch))
+        return EngineResult(self._annotations(batch, cols, drift), cols, findings)
+
+    def _annotations(
+        self, batch: EvidenceBatch, cols: CorrelationColumns, drift: Drift
+    ) -> Annotations:
+        c = self.correlator
+        # Rule sets are few; expand them to per-row ragged arrays with one vectorised gather.
+        table = [c.labels.code(r) for rules in c.rule_sets for r in rules]
+        set_len = np.array([len(rules) for rules in c.rule_sets], np.int64)
+        set_start = np.zeros(len(set_len), np.int64)
+        np.cumsum(set_len[:-1], out=set_start[1:])
+        lengths = set_len[cols.rule_set]
+        offsets = np.zeros(len(batch) + 1, np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        gather = np.repeat(set_start[cols.rule_set] - offsets[:-1], lengths)
+        gather += np.arange(int(offsets[-1]), dtype=np.int64)
+        flat = np.asarray(table, np.int32)[gather] if table else np.zeros(0, np.int32)
+        return Annotations(
+            labels=c.labels, spec_node=cols.node, context=cols.context, match_type=cols.match,
+            confidence=cols.confidence, status=cols.status, drift_score=drift.score,
+            drift_level=drift.level, drift_class=drift.cls, drift_kinds=drift.kinds,
+            rule_offsets=offsets,
+            rule_codes=flat.astype(np.int32), evidence_id=evidence_ids(batch),
+            spec_version=self.index.spec_hash,
+        )  # fmt: skip
