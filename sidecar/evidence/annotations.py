@@ -139,10 +139,11 @@ def _mix(x: U64) -> U64:
 
 
 def evidence_ids(batch: EvidenceBatch) -> U64:
-    """Deterministic ids per row from what identifies the item (signal, trace, span, time, name).
+    """Deterministic ids per row from what identifies the item.
 
-    The same item replayed or re-sent gets the same id, so storage can de-duplicate
-    (at-least-once delivery never duplicates evidence).
+    Signal, trace and span id, start time, service, name and body: the same item replayed or
+    re-sent gets the same id, so storage can de-duplicate (at-least-once delivery never
+    duplicates evidence).
     """
     with np.errstate(over="ignore"):
         h = _mix(batch.trace_hi ^ np.uint64(0x9E3779B97F4A7C15))
@@ -150,12 +151,18 @@ def evidence_ids(batch: EvidenceBatch) -> U64:
         h = _mix(h ^ batch.span_id)
         h = _mix(h ^ batch.start_ns.view(np.uint64))
         h = _mix(h ^ (batch.signal.astype(np.uint64) << np.uint64(56)))
-        codes, inverse = np.unique(batch.name, return_inverse=True)
-        pool = batch.pool
-        names = np.array([hash_text(pool[int(c)]) for c in codes], np.uint64)
-        h = _mix(h ^ names[inverse.reshape(-1)])
+        for column in (batch.service, batch.name, batch.body):
+            h = _mix(h ^ _hash_codes(batch, column))
     # Never 0, so 0 can mean "no evidence" elsewhere.
     return np.where(h == 0, np.uint64(1), h)
+
+
+def _hash_codes(batch: EvidenceBatch, column: npt.NDArray[np.int32]) -> U64:
+    """Stable hashes of a code column's strings (codes differ between batches, text doesn't)."""
+    codes, inverse = np.unique(column, return_inverse=True)
+    pool = batch.pool
+    hashes = np.array([hash_text(pool[int(c)]) for c in codes], np.uint64)
+    return hashes[inverse.reshape(-1)]
 
 
 def hash_text(text: str) -> int:

@@ -289,3 +289,34 @@ def id64(hex_id: str) -> int:
         return int(hex_id, 16)
     except ValueError:
         return 0
+
+
+def concat_batches(batches: Sequence[EvidenceBatch]) -> EvidenceBatch:
+    """One batch from several that share one string pool (decoded with the same pool)."""
+    if not batches:
+        return empty_batch()
+    pool = batches[0].pool
+    if any(b.pool is not pool for b in batches):
+        raise ValueError("concat_batches needs batches decoded into one StringPool")
+    if len(batches) == 1:
+        return batches[0]
+    keys = sorted({k for b in batches for k in b.attr})
+    columns = {
+        name: np.concatenate([getattr(b, name) for b in batches])
+        for name in (*_INT_COLUMNS, "value")
+    }
+    dense = {
+        k: np.concatenate([b.attr.get(k, np.zeros(len(b), np.int32)) for b in batches])
+        for k in keys
+    }
+    shifts = np.cumsum([0] + [len(b.attr_keys) for b in batches[:-1]])
+    offsets = np.concatenate(
+        [batches[0].attr_offsets[:1]] + [b.attr_offsets[1:] + s for b, s in zip(batches, shifts,
+                                                                                  strict=True)]
+    )  # fmt: skip
+    return EvidenceBatch(
+        pool=pool, **columns, attr=dense, attr_offsets=offsets.astype(np.int64),
+        attr_keys=np.concatenate([b.attr_keys for b in batches]),
+        attr_values=np.concatenate([b.attr_values for b in batches]),
+        attr_numbers=np.concatenate([b.attr_numbers for b in batches]),
+    )  # fmt: skip
