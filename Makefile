@@ -56,6 +56,7 @@ test: lint services-start ## everything: lint, unit and integration tests agains
 
 bench: setup ## benchmarks; prints ratios (results are kept in docs/benchmarks.md)
 	$(PY) tests/bench/bench_spec_load.py
+	$(PY) tests/bench/bench_kernels.py
 
 clean: ## remove build output and caches (keeps .venv and .services)
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .bench

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sidecar.correlate.correlator import CorrelationColumns, Correlator, HeuristicMatcher
+from sidecar.correlate.heuristic import NameMatcher
 from sidecar.drift.classify import Drift, combine
 from sidecar.drift.span_checks import ITEM_CHECKS, CheckContext, Finding
 from sidecar.drift.trace_checks import call_findings
@@ -34,7 +35,8 @@ class Engine:
 
     def __init__(self, index: RuntimeIndex, *, heuristic: HeuristicMatcher | None = None,
                  shape_cache: int = 100_000) -> None:  # fmt: skip
-        self.correlator = Correlator(index, heuristic=heuristic, cache_size=shape_cache)
+        matcher = heuristic if heuristic is not None else NameMatcher()
+        self.correlator = Correlator(index, heuristic=matcher, cache_size=shape_cache)
 
     @property
     def index(self) -> RuntimeIndex:

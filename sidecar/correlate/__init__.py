@@ -1,1 +1,1 @@
-"""Heuristic correlation: name features and the numba similarity kernels."""
+"""Correlation of telemetry to spec nodes: rules, joins, heuristic features and kernels."""
