@@ -50,6 +50,8 @@ class CorrelationColumns:
     #: Index into ``Correlator.rule_sets`` (the tuple of rule ids that fired).
     rule_set: npt.NDArray[np.int32]
     reason: npt.NDArray[np.int32]
+    #: Row of each span's parent in this batch (-1 when absent), shared with trace checks.
+    parents: npt.NDArray[np.int64]
 
 
 class Correlator:
@@ -86,8 +88,8 @@ class Correlator:
         """Correlate every row of a batch."""
         first, inverse = unique_shapes(batch)
         per_shape = self._resolve_shapes(batch, first)
-        cols = self._broadcast(per_shape, inverse, len(batch))
-        self._inherit_from_parents(batch, cols)
+        cols = self._broadcast(per_shape, inverse, parent_rows(batch))
+        self._inherit_from_parents(cols, inheriting_rows(batch))
         keys = span_keys(batch.trace_hi, batch.trace_lo,
                          np.where(batch.signal == Signal.SPAN, batch.span_id, 0))  # fmt: skip
         self.memory.remember(keys, _pack(cols))
@@ -135,8 +137,10 @@ class Correlator:
         return Correlation(context=self.index.services.get(shape[SERVICE], ""))
 
     def _broadcast(
-        self, per_shape: list[Correlation], inverse: npt.NDArray[np.int64], n: int
-    ) -> CorrelationColumns:
+        self, per_shape: list[Correlation], inverse: npt.NDArray[np.int64],
+        parents: npt.NDArray[np.int64],
+    ) -> CorrelationColumns:  # fmt: skip
+        n = len(parents)
         code = self.labels.code
         node = np.array([code(c.node) for c in per_shape], np.int32)
         ctx = np.array([code(c.context) for c in per_shape], np.int32)
@@ -150,13 +154,15 @@ class Correlator:
         return CorrelationColumns(
             node=node[inverse], context=ctx[inverse], match=match[inverse],
             confidence=conf[inverse], status=np.zeros(n, np.uint8), ignored=ignored[inverse],
-            rule_set=rules[inverse], reason=reason[inverse],
+            rule_set=rules[inverse], reason=reason[inverse], parents=parents,
         )  # fmt: skip
 
-    def _inherit_from_parents(self, batch: EvidenceBatch, cols: CorrelationColumns) -> None:
+    def _inherit_from_parents(
+        self, cols: CorrelationColumns, inheriting: npt.NDArray[np.bool_]
+    ) -> None:
         """Unmatched internal/client spans take the node of their nearest matched ancestor."""
-        parents = parent_rows(batch)
-        todo = inheriting_rows(batch) & (cols.node == 0) & ~cols.ignored & (parents >= 0)
+        parents = cols.parents
+        todo = inheriting & (cols.node == 0) & ~cols.ignored & (parents >= 0)
         rule = self.rule_set(("graph.parent",))
         factor = np.float32(JOIN_FACTOR["graph.parent"])
         for _ in range(_MAX_DEPTH):

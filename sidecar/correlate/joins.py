@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from sidecar.correlate.kernels import join_rows
 from sidecar.evidence.batch import EvidenceBatch, Signal, SpanKind
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -34,7 +35,11 @@ def span_keys(
 
 @dataclass(slots=True)
 class SpanMemory:
-    """The node of recently seen spans, by span key; holds at most ``capacity`` spans."""
+    """The value of recently seen spans, by span key; holds at most ``capacity`` spans.
+
+    Chunks are appended as batches arrive and looked up with a hash join, newest first; the
+    oldest chunks are dropped (and counted) beyond capacity.
+    """
 
     capacity: int = 1_000_000
     _chunks: list[tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64]]] = field(
@@ -44,14 +49,12 @@ class SpanMemory:
     evicted: int = 0
 
     def remember(self, keys: npt.NDArray[np.uint64], values: npt.NDArray[np.int64]) -> None:
-        """Store values (row payloads, e.g. packed node code) for keys; oldest chunks go first."""
+        """Store values (row payloads, e.g. packed node code) for keys."""
         keep = keys != 0
         if not keep.any():
             return
-        keys, values = keys[keep], values[keep]
-        order = np.argsort(keys, kind="stable")
-        self._chunks.append((keys[order], values[order]))
-        self._size += len(keys)
+        self._chunks.append((keys[keep], values[keep]))
+        self._size += int(keep.sum())
         while self._size > self.capacity and len(self._chunks) > 1:
             old_keys, _ = self._chunks.pop(0)
             self._size -= len(old_keys)
@@ -61,15 +64,12 @@ class SpanMemory:
         """The stored value per key, newest first; -1 where unknown."""
         out = np.full(len(keys), -1, np.int64)
         for chunk_keys, chunk_values in reversed(self._chunks):
-            missing = (out < 0) & (keys != 0)
-            if not missing.any():
+            missing = np.flatnonzero((out < 0) & (keys != 0))
+            if len(missing) == 0:
                 break
-            probe = keys[missing]
-            pos = np.searchsorted(chunk_keys, probe)
-            pos_clipped = np.minimum(pos, len(chunk_keys) - 1)
-            found = chunk_keys[pos_clipped] == probe
-            idx = np.flatnonzero(missing)
-            out[idx[found]] = chunk_values[pos_clipped[found]]
+            rows = join_rows(chunk_keys, keys[missing])
+            found = rows >= 0
+            out[missing[found]] = chunk_values[rows[found]]
         return out
 
     def __len__(self) -> int:
@@ -81,16 +81,7 @@ def parent_rows(batch: EvidenceBatch) -> npt.NDArray[np.int64]:
     is_span = batch.signal == Signal.SPAN
     own = span_keys(batch.trace_hi, batch.trace_lo, np.where(is_span, batch.span_id, 0))
     parent = span_keys(batch.trace_hi, batch.trace_lo, np.where(is_span, batch.parent_id, 0))
-    rows = np.flatnonzero(own != 0)
-    order = np.argsort(own[rows], kind="stable")
-    sorted_keys, sorted_rows = own[rows][order], rows[order]
-    out = np.full(len(batch), -1, np.int64)
-    if len(sorted_keys) == 0:
-        return out
-    pos = np.minimum(np.searchsorted(sorted_keys, parent), len(sorted_keys) - 1)
-    found = (parent != 0) & (sorted_keys[pos] == parent)
-    out[found] = sorted_rows[pos[found]]
-    return out
+    return join_rows(own, parent)
 
 
 def inheriting_rows(batch: EvidenceBatch) -> npt.NDArray[np.bool_]:

@@ -72,3 +72,12 @@ def _rows(m: Csr) -> list[dict[int, float]]:
         {indices[k]: data[k] for k in range(indptr[r], indptr[r + 1])}
         for r in range(len(indptr) - 1)
     ]
+
+
+def join_rows(keys: Sequence[int], probes: Sequence[int]) -> list[int]:
+    """For each probe, the first index of ``keys`` holding it, else -1 (0 never matches)."""
+    first: dict[int, int] = {}
+    for row, key in enumerate(keys):
+        if key != 0 and key not in first:
+            first[key] = row
+    return [first.get(p, -1) if p != 0 else -1 for p in probes]

@@ -58,7 +58,10 @@ def unique_shapes(
     h = np.full(n, 0x9E3779B97F4A7C15, np.uint64)
     with np.errstate(over="ignore"):
         for col in shape_columns(batch):
-            h = _mix(h ^ col.astype(np.uint64))
+            # A column that is empty on every row adds nothing within this batch (hashes only
+            # need to agree within one batch; the cache is keyed by the strings).
+            if col.any():
+                h = _mix(h ^ col.astype(np.uint64))
     _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
     return first.astype(np.int64), inverse.reshape(-1).astype(np.int64)
 

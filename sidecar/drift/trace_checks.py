@@ -13,22 +13,21 @@ a call whose spans are in another batch is not seen.
 from __future__ import annotations
 
 import itertools
-from collections import defaultdict
 
 import numpy as np
 import numpy.typing as npt
 
-from sidecar.correlate.joins import parent_rows
 from sidecar.drift.span_checks import CheckContext, Finding
 from sidecar.evidence.batch import Signal
 
 _MAX_DEPTH = 64
+_BASE = np.uint64(0x100000001B3)  # FNV prime: the base of the call-pattern hash
 
 
 def call_edges(ctx: CheckContext) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """(caller row, callee row) for every call observed in the batch."""
     b, node = ctx.batch, ctx.cols.node
-    parents = parent_rows(b)
+    parents = ctx.cols.parents
     parent_node = np.where(parents >= 0, node[np.maximum(parents, 0)], -1)
     is_span = b.signal == Signal.SPAN
     run_start = is_span & (node != 0) & (parent_node != node)
@@ -53,29 +52,51 @@ def call_edges(ctx: CheckContext) -> tuple[npt.NDArray[np.int64], npt.NDArray[np
 
 
 def call_findings(ctx: CheckContext) -> list[Finding]:
-    """unexpected_call, missing_call and flow_order findings on callers' spans."""
+    """unexpected_call, missing_call and flow_order findings on callers' spans.
+
+    Callers repeat the same call pattern thousands of times, so each caller's ordered callee
+    sequence is reduced to a polynomial hash (vectorised), every distinct (operation,
+    pattern) is judged once in Python, and the verdicts are broadcast to the callers.
+    """
     b, cols, labels = ctx.batch, ctx.cols, ctx.correlator.labels
     n = len(b)
-    masks = {k: np.zeros(n, np.bool_) for k in ("unexpected_call", "missing_call", "flow_order")}
     caller, callee = call_edges(ctx)
-    calls: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    for a, r in zip(caller.tolist(), callee.tolist(), strict=True):
-        calls[a].append((int(b.start_ns[r]), labels[int(cols.node[r])]))
-    own = ctx.own_span_rows()
-    for row in np.flatnonzero(own).tolist():
+    order = np.lexsort((b.start_ns[callee], caller))
+    caller, callee = caller[order], callee[order]
+    pattern = np.zeros(n, np.uint64)  # 0: no calls observed
+    first_edge = np.full(n, -1, np.int64)
+    if len(caller):
+        starts = np.flatnonzero(np.r_[True, caller[1:] != caller[:-1]])
+        position = np.arange(len(caller)) - np.repeat(starts, np.diff(np.r_[starts, len(caller)]))
+        with np.errstate(over="ignore"):
+            powers = np.cumprod(np.full(int(position.max()) + 1, _BASE, np.uint64))
+            terms = (cols.node[callee].astype(np.uint64) + np.uint64(1)) * powers[position]
+            pattern[caller[starts]] = np.add.reduceat(terms, starts) | np.uint64(1)
+        first_edge[caller[starts]] = starts
+    own = np.flatnonzero(ctx.own_span_rows() & (cols.node != 0))
+    keys = (cols.node[own].astype(np.uint64) << np.uint64(32)) ^ pattern[own]
+    uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    verdicts = np.zeros((len(uniq), 3), np.bool_)
+    for u, row in enumerate(own[first].tolist()):
         op = ctx.index.operations.get(labels[int(cols.node[row])])
         if op is None:
             continue
-        seen = sorted(calls.get(row, ()))
-        names = [name for _, name in seen]
-        if op.calls and any(name not in op.calls for name in names):
-            masks["unexpected_call"][row] = True
-        if op.requires_calls and set(op.requires_calls) - set(names):
-            masks["missing_call"][row] = True
-        if op.steps and _out_of_order(op.steps, names):
-            masks["flow_order"][row] = True
-    return [(kind, mask, np.where(mask, cols.confidence, 0).astype(np.float32))
-            for kind, mask in masks.items()]  # fmt: skip
+        names: list[str] = []
+        e = int(first_edge[row])
+        while 0 <= e < len(caller) and caller[e] == row:
+            names.append(labels[int(cols.node[callee[e]])])
+            e += 1
+        verdicts[u] = (
+            bool(op.calls) and any(name not in op.calls for name in names),
+            bool(op.requires_calls) and bool(set(op.requires_calls) - set(names)),
+            bool(op.steps) and _out_of_order(op.steps, names),
+        )
+    findings: list[Finding] = []
+    for k, kind in enumerate(("unexpected_call", "missing_call", "flow_order")):
+        mask = np.zeros(n, np.bool_)
+        mask[own] = verdicts[inverse.reshape(-1), k]
+        findings.append((kind, mask, np.where(mask, cols.confidence, 0).astype(np.float32)))
+    return findings
 
 
 def _out_of_order(steps: tuple[str, ...], observed: list[str]) -> bool:

@@ -147,12 +147,13 @@ def evidence_ids(batch: EvidenceBatch) -> U64:
     """
     with np.errstate(over="ignore"):
         h = _mix(batch.trace_hi ^ np.uint64(0x9E3779B97F4A7C15))
-        h = _mix(h ^ batch.trace_lo)
+        h = _mix(h ^ batch.trace_lo ^ (batch.signal.astype(np.uint64) << np.uint64(56)))
         h = _mix(h ^ batch.span_id)
         h = _mix(h ^ batch.start_ns.view(np.uint64))
-        h = _mix(h ^ (batch.signal.astype(np.uint64) << np.uint64(56)))
-        for column in (batch.service, batch.name, batch.body):
-            h = _mix(h ^ _hash_codes(batch, column))
+        texts = _hash_codes(batch, batch.service) ^ (_hash_codes(batch, batch.name) * _M1)
+        if batch.body.any():
+            texts ^= _hash_codes(batch, batch.body) * _M2
+        h = _mix(h ^ texts)
     # Never 0, so 0 can mean "no evidence" elsewhere.
     return np.where(h == 0, np.uint64(1), h)
 

@@ -261,3 +261,21 @@ def test_context_agreement_breaks_a_name_tie() -> None:
     best_idx, best, second = kernels.top2(boosted)
     assert best_idx[0] == 1
     assert best[0] - second[0] == pytest.approx(0.1, abs=1e-6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(0, 40), max_size=60),
+    st.lists(st.integers(0, 45), max_size=60),
+)
+def test_join_rows_matches_reference(keys: list[int], probes: list[int]) -> None:
+    got = kernels.join_rows(np.array(keys, np.uint64), np.array(probes, np.uint64))
+    assert got.tolist() == reference.join_rows(keys, probes)
+
+
+def test_join_rows_large_random_keys() -> None:
+    rng = np.random.default_rng(3)
+    keys = rng.integers(1, 2**63, 50_000, dtype=np.uint64)
+    probes = np.concatenate([keys[::7], rng.integers(1, 2**63, 1000, dtype=np.uint64)])
+    got = kernels.join_rows(keys, probes)
+    assert got.tolist() == reference.join_rows(keys.tolist(), probes.tolist())
