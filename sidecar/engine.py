@@ -14,6 +14,7 @@ import numpy as np
 from sidecar.correlate.correlator import CorrelationColumns, Correlator, HeuristicMatcher
 from sidecar.correlate.heuristic import NameMatcher
 from sidecar.drift.classify import Drift, combine
+from sidecar.drift.privacy_check import PiiScanner, pii_exposure
 from sidecar.drift.span_checks import ITEM_CHECKS, CheckContext, Finding
 from sidecar.drift.trace_checks import call_findings
 from sidecar.evidence.annotations import Annotations, evidence_ids
@@ -37,6 +38,7 @@ class Engine:
                  shape_cache: int = 100_000) -> None:  # fmt: skip
         matcher = heuristic if heuristic is not None else NameMatcher()
         self.correlator = Correlator(index, heuristic=matcher, cache_size=shape_cache)
+        self.pii = PiiScanner()
 
     @property
     def index(self) -> RuntimeIndex:
@@ -52,6 +54,7 @@ class Engine:
         cols = self.correlator.correlate(batch)
         ctx = CheckContext(batch, cols, self.correlator)
         findings = [check(ctx) for check in ITEM_CHECKS]
+        findings.append(pii_exposure(ctx, self.pii))
         findings += call_findings(ctx)
         drift = combine(findings, len(batch))
         return EngineResult(self._annotations(batch, cols, drift), cols, findings)

@@ -98,6 +98,7 @@ def test_attribute_drift(index: RuntimeIndex) -> None:
     assert kinds_of(engine, place_order(index, CALL_ORDER, attrs))[0] == [
         "missing_attribute",
         "forbidden_attribute",
+        "pii_exposure",
     ]
 
 
@@ -137,3 +138,23 @@ def test_levels_and_classes(index: RuntimeIndex) -> None:
     assert ann.attributes(1)["behavior.drift_level"] == "none"
     assert len(root["behavior.evidence_id"]) == 16
     assert root["behavior.spec_version"] == index.spec_hash
+
+
+def test_pii_in_attributes_and_bodies(index: RuntimeIndex) -> None:
+    engine = Engine(index)
+    t = Trace(index)
+    t.span("cartservice", "hipstershop.CartService/GetCart", SpanKind.SERVER,
+           attrs={"app.user.id": "u", "note": "call me at +1 415 555 0100"})  # fmt: skip
+    t.span("cartservice", "hipstershop.CartService/GetCart", SpanKind.SERVER,
+           attrs={"app.user.id": "u", "app.order.id": "ord-4432801561520454"})  # fmt: skip
+    code = t.b.pool.code
+    t.b.add({"signal": Signal.LOG, "service": code("paymentservice"),
+             "body": code("charging card 4432-8015-6152-0454")}, {})  # fmt: skip
+    body = code("charge ok, transaction 4c9e4e4e-5b5f-4f4c-9d0e-7a2b1c3d4e5f")
+    t.b.add({"signal": Signal.LOG, "service": code("paymentservice"), "body": body}, {})
+    got = kinds_of(engine, t.build())
+    assert got == [["pii_exposure"], [], ["pii_exposure"], []]
+    assert engine.pii.scanned > 0
+    scanned = engine.pii.scanned
+    kinds_of(engine, t.build())
+    assert engine.pii.scanned == scanned  # strings already seen are not scanned again
