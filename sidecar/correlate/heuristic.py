@@ -6,8 +6,11 @@ version. A query is the item's name plus its rpc and http fields. The score of a
 
     w_tok * cosine(tokens) + w_tri * cosine(char trigrams) + agree * [same bounded context]
 
-and the best candidate is accepted when its score clears a threshold (a higher one for
-internal and client spans, which usually inherit their enclosing operation instead).
+and the best candidate is accepted when its score clears a threshold. Only entry spans
+(server, consumer, producer, unspecified) are matched by name: internal and client spans are
+steps of the operation that encloses them and take its node from the call graph (on the
+Online Boutique recording, name matching sent ``ListProducts``' internal ``ParseCatalog``
+step to ``GetProduct``).
 Confidence grows with the score and with the margin over the runner-up; the weights and
 thresholds are calibrated on the labelled generator (docs/correlation.md).
 """
@@ -38,6 +41,8 @@ from sidecar.evidence.annotations import MatchType
 from sidecar.evidence.batch import Signal, SpanKind
 
 CHUNK = 512
+#: Span kinds that are steps of an enclosing operation, linked through the call graph.
+_STEP_KINDS = frozenset({int(SpanKind.INTERNAL), int(SpanKind.CLIENT)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +53,6 @@ class HeuristicWeights:
     trigrams: float = 0.5
     context: float = 0.15
     accept: float = 0.35
-    accept_inner: float = 0.80
 
 
 class NameMatcher:
@@ -91,7 +95,10 @@ class NameMatcher:
         self._fit(lookups)
         services = lookups.index.services
         out = [Correlation(context=services.get(s[SERVICE], "")) for s in shapes]
-        todo = [i for i, s in enumerate(shapes) if int(s[SIGNAL]) == Signal.SPAN]
+        todo = [
+            i for i, s in enumerate(shapes)
+            if int(s[SIGNAL]) == Signal.SPAN and int(s[KIND]) not in _STEP_KINDS
+        ]  # fmt: skip
         if not todo or self._space is None or self._cands is None:
             return out
         for lo in range(0, len(todo), CHUNK):
@@ -117,8 +124,7 @@ class NameMatcher:
                         agree=w.context)  # fmt: skip
         best_idx, best, second = top2(total)
         for k, shape in enumerate(shapes):
-            inner = int(shape[KIND]) in (SpanKind.INTERNAL, SpanKind.CLIENT)
-            if best_idx[k] < 0 or best[k] < (w.accept_inner if inner else w.accept):
+            if best_idx[k] < 0 or best[k] < w.accept:
                 continue
             node = self._ops[int(best_idx[k])]
             agrees = q_group[k] >= 0 and q_group[k] == self._c_group[int(best_idx[k])]

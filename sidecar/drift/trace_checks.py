@@ -41,10 +41,12 @@ def call_edges(ctx: CheckContext) -> tuple[npt.NDArray[np.int64], npt.NDArray[np
         caller[stuck] = parents[caller[stuck]]
     keep = caller >= 0
     callee, caller = callee[keep], caller[keep]
-    # Lift the caller to the first span of its node's run (the operation's own span).
+    # Lift the caller through spans that inherit its node (internal steps) to the operation's
+    # own span, and no further: above a server span sits the client span that called it.
+    own = ctx.own_span_rows()
     for _ in range(_MAX_DEPTH):
         up = parents[caller]
-        same = (up >= 0) & (node[np.maximum(up, 0)] == node[caller])
+        same = (up >= 0) & (node[np.maximum(up, 0)] == node[caller]) & ~own[caller]
         if not same.any():
             break
         caller[same] = up[same]
@@ -73,7 +75,7 @@ def call_findings(ctx: CheckContext) -> list[Finding]:
             terms = (cols.node[callee].astype(np.uint64) + np.uint64(1)) * powers[position]
             pattern[caller[starts]] = np.add.reduceat(terms, starts) | np.uint64(1)
         first_edge[caller[starts]] = starts
-    own = np.flatnonzero(ctx.own_span_rows() & (cols.node != 0))
+    own = np.flatnonzero(ctx.own_span_rows() & (cols.node != 0))  # callers judged
     keys = (cols.node[own].astype(np.uint64) << np.uint64(32)) ^ pattern[own]
     uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     verdicts = np.zeros((len(uniq), 3), np.bool_)

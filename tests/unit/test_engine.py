@@ -158,3 +158,17 @@ def test_pii_in_attributes_and_bodies(index: RuntimeIndex) -> None:
     scanned = engine.pii.scanned
     kinds_of(engine, t.build())
     assert engine.pii.scanned == scanned  # strings already seen are not scanned again
+
+
+def test_calls_stay_with_the_server_span_not_its_callers_client_span(index: RuntimeIndex) -> None:
+    """frontend client span -> recommendation server span -> catalog client span (real shape)."""
+    engine = Engine(index)
+    t = Trace(index)
+    client = t.span("frontend", "hipstershop.RecommendationService/ListRecommendations",
+                    SpanKind.CLIENT)  # fmt: skip
+    server = t.span("recommendationservice",
+                    "/hipstershop.RecommendationService/ListRecommendations", SpanKind.SERVER,
+                    client, {"app.recommendation.count": 5})  # fmt: skip
+    t.span("recommendationservice", "/hipstershop.ProductCatalogService/ListProducts",
+           SpanKind.CLIENT, server)  # fmt: skip
+    assert kinds_of(engine, t.build()) == [[], [], []]
