@@ -1,4 +1,4 @@
-"""Command line: ``python -m sidecar spec validate|show|publish|watch``.
+"""Command line: ``python -m sidecar spec validate|show|publish|watch`` and ``replay``.
 
 Exit codes: 0 success; 2 invalid spec or usage error; 1 an external service failed (Redis).
 This is the composition root: settings are built here and passed down.
@@ -17,14 +17,17 @@ from typing import TextIO
 
 from sidecar import __version__
 from sidecar.adapters.redis_index import IndexWatcher, RedisIndexCache
+from sidecar.engine import Engine
 from sidecar.errors import BehaviorError, ConfigError, SpecIndexError, SpecInvalid
+from sidecar.replay import Progress, replay
+from sidecar.report import DriftReport
 from sidecar.settings import Settings
 from sidecar.spec.model import Problem
 from sidecar.spec.show import render_counts, render_node, render_overview
 from sidecar.spec.validate import count_by_kind, suggest
 from sidecar.spec_index.compile import CompiledSpec, compile_spec_tree
 from sidecar.spec_index.holder import IndexHolder
-from sidecar.spec_index.startup import initial_index
+from sidecar.spec_index.startup import index_from_disk, initial_index
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
@@ -65,6 +68,30 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--specs", type=Path, default=None, help="fallback spec tree")
     w.add_argument("--prefix", default=None)
     w.add_argument("--duration", type=float, default=None, help="stop after N seconds")
+    r = top.add_parser("replay", help="annotate OTLP JSON files offline and report drift")
+    r.add_argument("--specs", type=Path, required=True, help="spec root")
+    r.add_argument(
+        "--input",
+        type=Path,
+        action="append",
+        required=True,
+        dest="inputs",
+        help="OTLP JSON file (repeatable); whole document or one per line",
+    )
+    r.add_argument("--output", type=Path, required=True, help="annotated OTLP JSON (JSONL)")
+    r.add_argument("--report", type=Path, default=None, help="JSON drift report")
+    r.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: when stderr is a terminal)",
+    )
+    r.add_argument(
+        "--batch-rows",
+        type=int,
+        default=500_000,
+        help="items gathered per engine batch (whole traces are checked together)",
+    )
     return parser
 
 
@@ -83,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "prefix", None):
         settings.spec.redis_prefix = args.prefix
     try:
+        if args.command == "replay":
+            return cmd_replay(args)
         spec_dir = getattr(args, "dir", None)
         if spec_dir is not None and not spec_dir.is_dir():
             raise ConfigError(f"{spec_dir}: not a directory (expected a spec root)")
@@ -220,3 +249,23 @@ def cmd_watch(settings: Settings, specs: Path | None, duration: float | None) ->
         watcher.stop()
         cache.close()
     return EXIT_OK
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """``replay``: annotated output, a JSON report, a summary table; 1 if any input was bad."""
+    if not args.specs.is_dir():
+        raise ConfigError(f"{args.specs}: not a directory (expected a spec root)")
+    engine = Engine(index_from_disk(args.specs))
+    report = DriftReport()
+    total = sum(p.stat().st_size for p in args.inputs if p.is_file())
+    progress = Progress(total, enabled=args.progress)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    with args.output.open("w") as out:
+        stats = replay(engine, args.inputs, out, report, batch_rows=args.batch_rows,
+                       progress=progress)  # fmt: skip
+    if args.report is not None:
+        args.report.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    print("\n".join(report.summary_lines()))
+    print(f"\nwrote {stats.documents} documents ({stats.items} items) to {args.output}"
+          + (f", report to {args.report}" if args.report else ""))  # fmt: skip
+    return EXIT_FAILED if stats.errors else EXIT_OK
