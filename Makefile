@@ -7,9 +7,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SERVICES := scripts/services/run.sh
 EXAMPLE_SPECS := examples/online-boutique/specs
+DATA := ../shared/data/online-boutique
+EVAL_DIR := .eval/seed7
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test unit integration lint format bench services-start services-stop clean
+.PHONY: help setup demo eval test unit integration lint format bench services-start services-stop clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -22,13 +24,20 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed ## create .venv and install the sidecar with dev tools (idempotent)
 
-demo: setup ## validate the Online Boutique example spec and show its truth chain
+demo: setup ## validate the example spec, show its chain, replay the recorded Online Boutique data
 	@echo "== spec validate $(EXAMPLE_SPECS)"
 	$(PY) -m sidecar spec validate $(EXAMPLE_SPECS)
-	@echo; echo "== spec show (overview)"
-	$(PY) -m sidecar spec show $(EXAMPLE_SPECS)
 	@echo; echo "== spec show checkout:flow:PlaceOrder (node and its chain)"
 	$(PY) -m sidecar spec show $(EXAMPLE_SPECS) checkout:flow:PlaceOrder
+	@echo; echo "== replay $(DATA)/fault-currency-cpu (traces, logs, metrics; Nezha data, MIT)"
+	$(PY) -m sidecar replay --specs $(EXAMPLE_SPECS) \
+	  --input $(DATA)/fault-currency-cpu/traces.json --input $(DATA)/fault-currency-cpu/logs.json \
+	  --input $(DATA)/fault-currency-cpu/metrics.json \
+	  --output .demo/annotated.jsonl --report .demo/report.json
+
+eval: setup ## accuracy on labelled synthetic telemetry (correlation, per-kind drift, benign)
+	@test -f $(EVAL_DIR)/drifted/labels.jsonl || $(PY) -m sidecar.synth.telemetry $(EVAL_DIR) --seed 7 --traces 2000
+	$(PY) -m sidecar.evaluation $(EVAL_DIR)
 
 lint: setup ## ruff (lint + format check) and mypy --strict
 	$(VENV)/bin/ruff check sidecar tests
@@ -57,6 +66,7 @@ test: lint services-start ## everything: lint, unit and integration tests agains
 bench: setup ## benchmarks; prints ratios (results are kept in docs/benchmarks.md)
 	$(PY) tests/bench/bench_spec_load.py
 	$(PY) tests/bench/bench_kernels.py
+	$(PY) tests/bench/bench_engine.py
 
 clean: ## remove build output and caches (keeps .venv and .services)
-	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .bench
+	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .bench .eval .demo

@@ -60,11 +60,10 @@ class CheckContext:
         own_sets = np.array(
             [bool(set(r) & _OWN_SPAN_RULES) for r in self.correlator.rule_sets], np.bool_
         )
-        mask: Mask = (
-            (self.batch.signal == Signal.SPAN)
-            & (self.batch.kind != SpanKind.CLIENT)
-            & own_sets[self.cols.rule_set]
-        )
+        # Client and producer spans are the calling side: the operation's attributes and
+        # policies apply to the span that implements it (server, consumer).
+        calling = np.isin(self.batch.kind, np.array([SpanKind.CLIENT, SpanKind.PRODUCER], np.int8))
+        mask: Mask = (self.batch.signal == Signal.SPAN) & ~calling & own_sets[self.cols.rule_set]
         return mask
 
 
