@@ -17,6 +17,8 @@ from typing import TextIO
 
 from sidecar import __version__
 from sidecar.adapters.redis_index import IndexWatcher, RedisIndexCache
+from sidecar.drift.baseline import BaselineLearner, BaselineProfile
+from sidecar.drift.rates import RateSettings, RateTracker
 from sidecar.engine import Engine
 from sidecar.errors import BehaviorError, ConfigError, SpecIndexError, SpecInvalid
 from sidecar.replay import Progress, replay
@@ -92,6 +94,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=500_000,
         help="items gathered per engine batch (whole traces are checked together)",
     )
+    r.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="learned baseline profile to compare windows with (baseline_shift)",
+    )
+    r.add_argument(
+        "--learn-baseline",
+        type=Path,
+        default=None,
+        metavar="OUT",
+        help="write a baseline profile learned from these inputs",
+    )
+    r.add_argument("--window-s", type=float, default=300.0, help="sliding window (seconds)")
+    r.add_argument("--bucket-s", type=float, default=60.0, help="window step (seconds)")
     return parser
 
 
@@ -255,7 +272,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     """``replay``: annotated output, a JSON report, a summary table; 1 if any input was bad."""
     if not args.specs.is_dir():
         raise ConfigError(f"{args.specs}: not a directory (expected a spec root)")
-    engine = Engine(index_from_disk(args.specs))
+    rates = RateTracker(
+        RateSettings(bucket_s=args.bucket_s, window_s=args.window_s),
+        baseline=BaselineProfile.load(args.baseline) if args.baseline else None,
+        learner=BaselineLearner() if args.learn_baseline else None,
+    )
+    engine = Engine(index_from_disk(args.specs), rates=rates)
     report = DriftReport()
     total = sum(p.stat().st_size for p in args.inputs if p.is_file())
     progress = Progress(total, enabled=args.progress)
@@ -263,6 +285,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     with args.output.open("w") as out:
         stats = replay(engine, args.inputs, out, report, batch_rows=args.batch_rows,
                        progress=progress)  # fmt: skip
+    report.rate_findings = rates.report()
+    if rates.learner is not None:
+        rates.learner.profile(rates.series_ids).save(args.learn_baseline)
+        print(f"baseline of {len(rates.series_ids)} series written to {args.learn_baseline}")
     if args.report is not None:
         args.report.write_text(json.dumps(report.to_json(), indent=2) + "\n")
     print("\n".join(report.summary_lines()))

@@ -15,6 +15,7 @@ from sidecar.correlate.correlator import CorrelationColumns, Correlator, Heurist
 from sidecar.correlate.heuristic import NameMatcher
 from sidecar.drift.classify import Drift, combine
 from sidecar.drift.privacy_check import PiiScanner, pii_exposure
+from sidecar.drift.rates import RateTracker
 from sidecar.drift.span_checks import ITEM_CHECKS, CheckContext, Finding
 from sidecar.drift.trace_checks import call_findings
 from sidecar.evidence.annotations import Annotations, evidence_ids
@@ -35,10 +36,11 @@ class Engine:
     """Correlates and classifies batches against the current index."""
 
     def __init__(self, index: RuntimeIndex, *, heuristic: HeuristicMatcher | None = None,
-                 shape_cache: int = 100_000) -> None:  # fmt: skip
+                 shape_cache: int = 100_000, rates: RateTracker | None = None) -> None:  # fmt: skip
         matcher = heuristic if heuristic is not None else NameMatcher()
         self.correlator = Correlator(index, heuristic=matcher, cache_size=shape_cache)
         self.pii = PiiScanner()
+        self.rates = rates if rates is not None else RateTracker()
 
     @property
     def index(self) -> RuntimeIndex:
@@ -56,6 +58,7 @@ class Engine:
         findings = [check(ctx) for check in ITEM_CHECKS]
         findings.append(pii_exposure(ctx, self.pii))
         findings += call_findings(ctx)
+        findings += self.rates.check(ctx)
         drift = combine(findings, len(batch))
         return EngineResult(self._annotations(batch, cols, drift), cols, findings)
 

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from sidecar.drift.baseline import BaselineLearner, BaselineProfile
+from sidecar.drift.rates import RateTracker
 from sidecar.engine import Engine, EngineResult
 from sidecar.evidence.annotations import DRIFT_KIND_BIT, DRIFT_KIND_NAMES, DriftLevel
 from sidecar.evidence.batch import EvidenceBatch
@@ -46,6 +48,16 @@ class Predictions:
         self.nodes.extend(labels[int(c)] for c in ann.spec_node)
         self.kinds.extend(int(k) for k in ann.drift_kinds)
         self.levels.extend(int(v) for v in ann.drift_level)
+
+
+def learn(dataset: Path, spec: Path) -> BaselineProfile:
+    """A baseline profile learned from the dataset's clean stretch."""
+    rates = RateTracker(learner=BaselineLearner())
+    engine = Engine(index_from_disk(spec), rates=rates)
+    inputs = [dataset / "baseline" / name for name in INPUT_FILES]
+    replay(engine, inputs, io.StringIO(), DriftReport())
+    assert rates.learner is not None
+    return rates.learner.profile(rates.series_ids)
 
 
 def predict(dataset: Path, engine: Engine) -> Predictions:
@@ -99,7 +111,8 @@ def benign_alert_share(labels: Sequence[ItemLabel], preds: Predictions) -> tuple
 
 def evaluate(dataset: Path) -> list[str]:
     """Evaluate and return the printed report lines."""
-    engine = Engine(index_from_disk(dataset / "spec"))
+    rates = RateTracker(baseline=learn(dataset, dataset / "spec"))
+    engine = Engine(index_from_disk(dataset / "spec"), rates=rates)
     labels = read_labels(dataset / "drifted").items
     preds = predict(dataset, engine)
     if len(preds.nodes) != len(labels):
