@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from sidecar.annotate.otlp_json_writer import annotate_document
+from sidecar.annotate.otlp_json_writer import AnnotationWriter
 from sidecar.decode.otlp_json import JsonDocument, decode_document, iter_documents
 from sidecar.decode.problems import OtlpDecodeError
 from sidecar.engine import Engine
@@ -133,9 +133,10 @@ class _Run:
         self.report.add(batch, result.annotations)
         if self.observe is not None:
             self.observe(batch, result)
+        writer = AnnotationWriter(result.annotations)
         start = 0
         for doc, part in self.pending:
-            start += annotate_document(doc.doc, result.annotations, start)
+            start += writer.annotate(doc.doc, start)
             self.out.write(json.dumps(doc.doc, separators=(",", ":")))
             self.out.write("\n")
             self.stats.documents += 1
