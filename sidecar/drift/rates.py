@@ -29,6 +29,9 @@ from sidecar.evidence.batch import Signal, SpanKind, Status
 from sidecar.spec_index.index import BudgetEntry
 
 KINDS = ("latency_budget", "error_budget", "baseline_shift")
+#: A baseline shift marks items only at alert strength; weaker shifts (a few benign retries
+#: over a zero-error baseline score ~0.6) stay in the report's rate findings.
+SHIFT_MARK = 0.70
 I64 = npt.NDArray[np.int64]
 
 
@@ -149,7 +152,7 @@ class RateTracker:
             for f in windows.evaluate(budgets):
                 for br in f.breaches:
                     kind = "error_budget" if br.measure == "error_rate" else "latency_budget"
-                    breached.add(f.node)
+                    breached.update(self._siblings(f.node))
                     batch.mark(kind, self._siblings(f.node), newest, br.score)
                     self._record(kind, f.node, (f.start_ns, f.end_ns), br.score,
                                  f"{br.measure} {br.observed:.4g} > {br.budget:.4g}")  # fmt: skip
@@ -161,7 +164,8 @@ class RateTracker:
                               tolerance=self.settings.baseline_tolerance):  # fmt: skip
                 if sf.aspect == "latency_faster" or sf.node in breached:
                     continue  # faster is not a regression; a breached budget already says it
-                batch.mark("baseline_shift", self._siblings(sf.node), newest, sf.score)
+                if sf.score >= SHIFT_MARK:
+                    batch.mark("baseline_shift", self._siblings(sf.node), newest, sf.score)
                 self._record("baseline_shift", sf.node, (sf.start_ns, sf.end_ns), sf.score,
                              f"{sf.aspect}: p95 {sf.current:.4g} vs {sf.baseline:.4g}")  # fmt: skip
 
