@@ -144,6 +144,12 @@ def _hex_id(value: Any, size: int, where: str) -> int:
 
 def uint64(value: Any, where: str, limit: int = 2**64 - 1) -> int:
     """A 64-bit unsigned integer field given as string or number; 0 when absent."""
+    what = "a timestamp (int64 nanoseconds)" if limit == I64_MAX else "an unsigned integer"
+    return _integer(value, where, (0, limit), what)
+
+
+def _integer(value: Any, where: str, bounds: tuple[int, int], what: str) -> int:
+    """An integer given as string or whole number within ``bounds``; 0 when absent."""
     if value is None:
         return 0
     number: int | None = None
@@ -156,8 +162,7 @@ def uint64(value: Any, where: str, limit: int = 2**64 - 1) -> int:
         number = value
     elif type(value) is float and value.is_integer():
         number = int(value)
-    if number is None or not 0 <= number <= limit:
-        what = "a timestamp (int64 nanoseconds)" if limit == I64_MAX else "an unsigned integer"
+    if number is None or not bounds[0] <= number <= bounds[1]:
         raise FieldError(where, f"{_leaf(where)} {value!r} is not {what}")
     return number
 
@@ -186,21 +191,7 @@ def double(value: Any, where: str) -> float:
 
 def int64(value: Any, where: str) -> int:
     """A signed 64-bit integer given as string or number; 0 when absent."""
-    if value is None:
-        return 0
-    number: int | None = None
-    if type(value) is str:
-        try:
-            number = int(value)
-        except ValueError:
-            number = None
-    elif type(value) is int:
-        number = value
-    elif type(value) is float and value.is_integer():
-        number = int(value)
-    if number is None or not -(2**63) <= number <= I64_MAX:
-        raise FieldError(where, f"{_leaf(where)} {value!r} is not a 64-bit integer")
-    return number
+    return _integer(value, where, (-(2**63), I64_MAX), "a 64-bit integer")
 
 
 def span_kind(value: Any, where: str = "kind") -> int:

@@ -14,7 +14,6 @@ BENCH_REPEAT (5).
 from __future__ import annotations
 
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
+from machine_info import machine
 
 from sidecar.correlate import kernels
 from sidecar.correlate import kernels_reference as reference
@@ -45,17 +45,6 @@ NOUNS = [
 ]
 # fmt: on
 SERVICES = [n.capitalize() for n in NOUNS[:40]]
-
-
-def machine() -> str:
-    """CPU model, cores and Python version, for the results table."""
-    model = platform.processor() or "unknown cpu"
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def operations(n: int, rng: np.random.Generator) -> list[tuple[list[str], list[str]]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -17,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import yaml
+from machine_info import machine
 
 from sidecar.spec.loader import discover
 from sidecar.spec_index.codec import encode_index
@@ -25,17 +25,6 @@ from sidecar.synth.spec_tree import TreeShape, write_spec_tree
 
 ROOT = Path(__file__).resolve().parents[2]
 GOAL_S = 2.0
-
-
-def machine() -> str:
-    """CPU model, cores and Python version, for the results table."""
-    model = platform.processor() or "unknown cpu"
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def bare_parse(root: Path) -> int:
