@@ -286,6 +286,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         stats = replay(engine, args.inputs, out, report, batch_rows=args.batch_rows,
                        progress=progress)  # fmt: skip
     report.rate_findings = rates.report()
+    owners = {fid: op.services for fid, op in engine.index.operations.items()}
+    calls = {fid: op.calls for fid, op in engine.index.operations.items()}
+    report.rate_blame = rates.blame(owners, calls)
     if rates.learner is not None:
         rates.learner.profile(rates.series_ids).save(args.learn_baseline)
         print(f"baseline of {len(rates.series_ids)} series written to {args.learn_baseline}")

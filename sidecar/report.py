@@ -67,6 +67,8 @@ class DriftReport:
     nodes: dict[tuple[str, str], NodeSummary] = field(default_factory=dict)
     services: dict[str, NodeSummary] = field(default_factory=dict)
     rate_findings: list[dict[str, Any]] = field(default_factory=list)
+    #: Services ranked by the rate drift blamed on them (caller/callee localisation).
+    rate_blame: list[tuple[str, float]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     def add(self, batch: EvidenceBatch, ann: Annotations) -> None:
@@ -126,6 +128,9 @@ class DriftReport:
             ],
             "services": [{"service": name, **s.to_json()} for name, s in self.ranked_services()],
             "rate_findings": self.rate_findings,
+            "rate_drift_by_service": [
+                {"service": n, "score": round(v, 4)} for n, v in self.rate_blame
+            ],
             "errors": self.errors,
         }
 
@@ -139,6 +144,10 @@ class DriftReport:
             kinds = ", ".join(f"{k} {v}" for k, v in list(s.to_json()["kinds"].items())[:3])
             lines.append(f"{name or '(none)':<24}{s.items:>8}{s.alerts:>8}{s.levels['low']:>7}"
                          f"{s.max_score:>6.2f}  {kinds}")  # fmt: skip
+        if self.rate_blame:
+            lines += ["", "rate drift by service (blamed after caller/callee localisation):"]
+            lines += [f"  {i}. {name:<24} score {v:.2f}"
+                      for i, (name, v) in enumerate(self.rate_blame[:5], 1)]  # fmt: skip
         if self.rate_findings:
             lines += ["", "rate findings (sliding windows):"]
             lines += [f"  {f['kind']:<15} {f['spec_node_id']:<40} score {f['score']:.2f}  "

@@ -81,6 +81,8 @@ class RateTracker:
     learner: BaselineLearner | None = None
     series_ids: list[str] = field(default_factory=list)
     findings: list[dict[str, Any]] = field(default_factory=list)
+    #: Series that reached the minimum sample size in some window (were judged at all).
+    evaluated: set[int] = field(default_factory=set)
     _series: dict[str, int] = field(default_factory=dict)
     _windows: WindowState | None = None
 
@@ -150,6 +152,7 @@ class RateTracker:
             start = int(batch.t[lo]) // windows.bucket_ns * windows.bucket_ns
             newest = (start, start + windows.bucket_ns)
             for f in windows.evaluate(budgets):
+                self.evaluated.add(f.node)
                 for br in f.breaches:
                     kind = "error_budget" if br.measure == "error_rate" else "latency_budget"
                     breached.update(self._siblings(f.node))
@@ -186,6 +189,46 @@ class RateTracker:
                               "service": service, "side": side, "window_start_ns": start,
                               "window_end_ns": end, "score": round(score, 4),
                               "detail": detail})  # fmt: skip
+
+    def blame(self, owners: dict[str, tuple[str, ...]], spec_calls: dict[str, tuple[str, ...]],
+              alert: float = 0.70) -> list[tuple[str, float]]:  # fmt: skip
+        """Services ranked by the strongest rate finding blamed on them.
+
+        A finding on a calling-side series (service A calling node N owned by service B) is
+        blamed on A when at least half of A's other judged calling series (towards other
+        services) are flagged too - a slow caller slows every call it makes - else on B, the
+        callee or the link to it. A finding on an operation's own spans is blamed on the
+        service of a flagged operation it is specified to call (a slow callee slows its
+        callers), else on its own service.
+        """
+        flagged: dict[str, float] = {}
+        for f in self.findings:
+            key = f"{f['spec_node_id']}|{f['service']}|{f['side']}"
+            if f["score"] >= alert:
+                flagged[key] = max(flagged.get(key, 0.0), f["score"])
+        calls: dict[str, list[tuple[str, str]]] = {}
+        for code in self.evaluated:
+            node, service, side = self.series_ids[code].split("|")
+            if side == "call":
+                calls.setdefault(service, []).append((self.series_ids[code], node))
+        own_flagged = {k.split("|")[0]: v for k, v in flagged.items() if k.endswith("|own")}
+        scores: dict[str, float] = {}
+        for key, score in flagged.items():
+            node, service, side = key.split("|")
+            callees = owners.get(node, ())
+            blamed = service
+            slow_callees = [
+                c for c in spec_calls.get(node, ()) if c in own_flagged and owners.get(c)
+            ]
+            if side == "own" and slow_callees:
+                blamed = owners[max(slow_callees, key=lambda c: own_flagged[c])][0]
+            if side == "call" and callees and service not in callees:
+                others = [k for k, n in calls.get(service, []) if not set(owners.get(n, ())) &
+                          set(callees)]  # fmt: skip
+                widespread = bool(others) and sum(k in flagged for k in others) >= len(others) / 2
+                blamed = service if widespread else callees[0]
+            scores[blamed] = max(scores.get(blamed, 0.0), score)
+        return sorted(scores.items(), key=lambda kv: -kv[1])
 
     def report(self, top: int = 50) -> list[dict[str, Any]]:
         """The strongest finding per (kind, series), strongest first."""
