@@ -16,6 +16,8 @@ the same series in the same window is not reported on top of it.
 from __future__ import annotations
 
 import itertools
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +34,9 @@ KINDS = ("latency_budget", "error_budget", "baseline_shift")
 #: A baseline shift marks items only at alert strength; weaker shifts (a few benign retries
 #: over a zero-error baseline score ~0.6) stay in the report's rate findings.
 SHIFT_MARK = 0.70
+#: A bucket is judged on its own rows only with at least this many of them.
+MIN_BUCKET_ROWS = 3
+BucketTest = Callable[[npt.NDArray[np.float64], npt.NDArray[np.bool_]], bool]
 I64 = npt.NDArray[np.int64]
 
 
@@ -58,10 +63,29 @@ class _BatchRows:
     err: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, np.bool_))
     masks: dict[str, npt.NDArray[np.bool_]] = field(default_factory=dict)
     scores: dict[str, npt.NDArray[np.float32]] = field(default_factory=dict)
+    bucket_ns: int = 60_000_000_000
 
     def __post_init__(self) -> None:
         self.masks = {k: np.zeros(self.n, np.bool_) for k in KINDS}
         self.scores = {k: np.zeros(self.n, np.float32) for k in KINDS}
+
+    def mark_buckets(self, kind: str, judged: int, *, series: list[int],
+                     window: tuple[int, int], score: float, test: BucketTest) -> None:  # fmt: skip
+        """Mark, bucket by bucket inside the window, the buckets whose judged rows fail ``test``.
+
+        A sliding window is flagged from the bucket where a breach becomes significant until
+        the breach has slid out; judging each bucket on its own rows marks the buckets that
+        really show it, before and after.
+        """
+        inside = (self.t >= window[0]) & (self.t < window[1])
+        own = inside & (self.series == judged)
+        buckets = self.t // self.bucket_ns
+        for b in np.unique(buckets[own]).tolist():
+            rows = own & (buckets == b)
+            if int(rows.sum()) >= MIN_BUCKET_ROWS and test(self.dur[rows], self.err[rows]):
+                lo = b * self.bucket_ns
+                self.mark(kind, series, (max(lo, window[0]), min(lo + self.bucket_ns, window[1])),
+                          score)  # fmt: skip
 
     def mark(self, kind: str, series: list[int], window: tuple[int, int], score: float) -> None:
         """Flag the rows of the series inside a window (keeping the strongest score)."""
@@ -114,7 +138,8 @@ class RateTracker:
     def check(self, ctx: CheckContext) -> list[Finding]:
         """Observe the batch's spans window by window; findings mark rows in flagged windows."""
         b, cols = ctx.batch, ctx.cols
-        batch = _BatchRows(len(b))
+        assert self._windows is not None
+        batch = _BatchRows(len(b), bucket_ns=self._windows.bucket_ns)
         rows = np.flatnonzero((b.signal == Signal.SPAN) & (cols.node != 0) & ~cols.ignored
                               & (b.end_ns >= b.start_ns))  # fmt: skip
         if len(rows):
@@ -147,16 +172,15 @@ class RateTracker:
             windows.observe(batch.series[lo:hi], batch.t[lo:hi], batch.dur[lo:hi],
                             batch.err[lo:hi])  # fmt: skip
             breached: set[int] = set()
-            # Mark the bucket just observed: as long as the window stays breached each new
-            # bucket is marked, and rows from before the breach began are not.
-            start = int(batch.t[lo]) // windows.bucket_ns * windows.bucket_ns
-            newest = (start, start + windows.bucket_ns)
             for f in windows.evaluate(budgets):
                 self.evaluated.add(f.node)
                 for br in f.breaches:
                     kind = "error_budget" if br.measure == "error_rate" else "latency_budget"
                     breached.update(self._siblings(f.node))
-                    batch.mark(kind, self._siblings(f.node), newest, br.score)
+                    window = (f.start_ns, f.end_ns)
+                    batch.mark_buckets(kind, f.node, series=self._siblings(f.node),
+                                       window=window, score=br.score,
+                                       test=_budget_test(br.measure, br.budget))  # fmt: skip
                     self._record(kind, f.node, (f.start_ns, f.end_ns), br.score,
                                  f"{br.measure} {br.observed:.4g} > {br.budget:.4g}")  # fmt: skip
             snap = windows.snapshot()
@@ -168,7 +192,12 @@ class RateTracker:
                 if sf.aspect == "latency_faster" or sf.node in breached:
                     continue  # faster is not a regression; a breached budget already says it
                 if sf.score >= SHIFT_MARK:
-                    batch.mark("baseline_shift", self._siblings(sf.node), newest, sf.score)
+                    base = self.baseline.nodes[self.series_ids[sf.node]]
+                    test = _shift_test(sf.aspect, base.p50_ms * self.settings.baseline_tolerance,
+                                       base.errors / max(base.samples, 1))  # fmt: skip
+                    batch.mark_buckets("baseline_shift", sf.node, series=self._siblings(sf.node),
+                                       window=(sf.start_ns, sf.end_ns), score=sf.score,
+                                       test=test)  # fmt: skip
                 self._record("baseline_shift", sf.node, (sf.start_ns, sf.end_ns), sf.score,
                              f"{sf.aspect}: p95 {sf.current:.4g} vs {sf.baseline:.4g}")  # fmt: skip
 
@@ -239,3 +268,29 @@ class RateTracker:
                 best[k] = f
         ranked = sorted(best.values(), key=lambda f: -f["score"])[:top]
         return [{k: v for k, v in f.items() if k != "_key"} for f in ranked]
+
+
+_QUANTILE = {"p50_ms": 50.0, "p95_ms": 95.0, "p99_ms": 99.0}
+
+
+def _budget_test(measure: str, budget: float) -> BucketTest:
+    """Does a bucket's own rows break this budget?"""
+    if measure == "error_rate":
+        return lambda dur, err: _binomial_tail(int(err.sum()), len(err), budget) < 0.1
+    q = _QUANTILE.get(measure, 95.0)
+    return lambda dur, err: float(np.percentile(dur, q)) > budget
+
+
+def _shift_test(aspect: str, slow_median_ms: float, base_error_ratio: float) -> BucketTest:
+    """Does a bucket's own rows show the shift (median past the tolerated baseline median)?"""
+    if aspect == "error_ratio":
+        return lambda dur, err: _binomial_tail(int(err.sum()), len(err), base_error_ratio) < 0.05
+    return lambda dur, err: float(np.median(dur)) > slow_median_ms
+
+
+def _binomial_tail(k: int, n: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p): how surprising k errors in n calls are at rate p."""
+    if k <= 0:
+        return 1.0
+    p = min(max(p, 1e-9), 1.0)
+    return float(sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1)))
