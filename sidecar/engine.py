@@ -57,9 +57,10 @@ class Engine:
         ctx = CheckContext(batch, cols, self.correlator)
         findings = [check(ctx) for check in ITEM_CHECKS]
         findings.append(pii_exposure(ctx, self.pii))
-        findings += call_findings(ctx)
+        calls, explained = call_findings(ctx)
+        findings += calls
         findings += self.rates.check(ctx)
-        drift = combine(findings, len(batch))
+        drift = combine(findings, len(batch), explained)
         return EngineResult(self._annotations(batch, cols, drift), cols, findings)
 
     def _annotations(

@@ -4,10 +4,10 @@ Level follows the seed's signal policy on the drift score (how sure we are that 
 departs from the spec): >= 0.70 alert (medium, or high from 0.90), 0.30-0.70 summarize
 (low), below 0.30 suppress (none).
 
-Class: *benign* when every kind found on an item is explained by declared or tolerated
-variation (see ``BENIGN_KINDS`` and the per-row benign mask the caller passes), *semantic*
-otherwise. Benign items keep their kinds (they are evidence) but their level is capped at
-low, so they never alert.
+Class: *benign* when every kind found on an item is explained by tolerated variation (the
+``explained`` bits the checks pass, e.g. a missing call whose callee ran but lost its parent
+link), *semantic* otherwise. Benign items keep their kinds (they are evidence) but their
+level is capped at low, so they never alert.
 """
 
 from __future__ import annotations
@@ -36,9 +36,14 @@ class Drift:
 
 
 def combine(
-    findings: Sequence[Finding], n: int, benign: npt.NDArray[np.bool_] | None = None
+    findings: Sequence[Finding], n: int, explained: npt.NDArray[np.uint32] | None = None
 ) -> Drift:
-    """Kinds mask, score, class and level per row from all findings."""
+    """Kinds mask, score, class and level per row from all findings.
+
+    ``explained`` holds, per row, the kind bits that benign variation accounts for (lost
+    context propagation for a missing call, ...); a row whose every kind is explained is
+    benign.
+    """
     kinds = np.zeros(n, np.uint32)
     score = np.zeros(n, np.float32)
     for kind, mask, kind_score in findings:
@@ -49,8 +54,8 @@ def combine(
     level[score >= ALERT] = DriftLevel.MEDIUM
     level[score >= HIGH] = DriftLevel.HIGH
     cls = np.where(kinds != 0, DriftClass.SEMANTIC, DriftClass.NONE).astype(np.uint8)
-    if benign is not None:
-        soft = benign & (kinds != 0)
+    if explained is not None:
+        soft = (kinds != 0) & ((kinds & ~explained) == 0)
         cls[soft] = DriftClass.BENIGN
         level[soft] = np.minimum(level[soft], DriftLevel.LOW)
     level[kinds == 0] = DriftLevel.NONE

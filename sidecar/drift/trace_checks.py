@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sidecar.drift.span_checks import CheckContext, Finding
+from sidecar.evidence.annotations import DRIFT_KIND_BIT
 from sidecar.evidence.batch import Signal
 
 _MAX_DEPTH = 64
@@ -53,8 +54,10 @@ def call_edges(ctx: CheckContext) -> tuple[npt.NDArray[np.int64], npt.NDArray[np
     return caller, callee
 
 
-def call_findings(ctx: CheckContext) -> list[Finding]:
-    """unexpected_call, missing_call and flow_order findings on callers' spans.
+def call_findings(ctx: CheckContext) -> tuple[list[Finding], npt.NDArray[np.uint32]]:
+    """unexpected_call, missing_call and flow_order findings on callers' spans, and the
+    missing calls that lost context propagation explains (the callee ran in the same trace,
+    but its span's parent is absent).
 
     Callers repeat the same call pattern thousands of times, so each caller's ordered callee
     sequence is reduced to a polynomial hash (vectorised), every distinct (operation,
@@ -98,7 +101,35 @@ def call_findings(ctx: CheckContext) -> list[Finding]:
         mask = np.zeros(n, np.bool_)
         mask[own] = verdicts[inverse.reshape(-1), k]
         findings.append((kind, mask, np.where(mask, cols.confidence, 0).astype(np.float32)))
-    return findings
+    return findings, _lost_context(ctx, findings[1][1], (caller, callee))
+
+
+def _lost_context(
+    ctx: CheckContext, missing: npt.NDArray[np.bool_],
+    edges: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
+) -> npt.NDArray[np.uint32]:  # fmt: skip
+    """missing_call bits explained by an orphan span of the missing callee in the same trace."""
+    b, cols, labels = ctx.batch, ctx.cols, ctx.correlator.labels
+    explained = np.zeros(len(b), np.uint32)
+    rows = np.flatnonzero(missing)
+    orphan = (b.signal == Signal.SPAN) & (b.parent_id != 0) & (cols.parents < 0) & (cols.node != 0)
+    if len(rows) == 0 or not orphan.any():
+        return explained
+    by_trace: dict[tuple[int, int], set[str]] = {}
+    for r in np.flatnonzero(orphan).tolist():
+        key = (int(b.trace_hi[r]), int(b.trace_lo[r]))
+        by_trace.setdefault(key, set()).add(labels[int(cols.node[r])])
+    caller, callee = edges
+    bit = np.uint32(DRIFT_KIND_BIT["missing_call"])
+    for r in rows.tolist():
+        ran = by_trace.get((int(b.trace_hi[r]), int(b.trace_lo[r])))
+        op = ctx.index.operations.get(labels[int(cols.node[r])])
+        if not ran or op is None:
+            continue
+        called = {labels[int(cols.node[c])] for c in callee[caller == r].tolist()}
+        if set(op.requires_calls) - called <= ran:
+            explained[r] |= bit
+    return explained
 
 
 def _out_of_order(steps: tuple[str, ...], observed: list[str]) -> bool:

@@ -172,3 +172,31 @@ def test_calls_stay_with_the_server_span_not_its_callers_client_span(index: Runt
     t.span("recommendationservice", "/hipstershop.ProductCatalogService/ListProducts",
            SpanKind.CLIENT, server)  # fmt: skip
     assert kinds_of(engine, t.build()) == [[], [], []]
+
+
+def test_missing_call_explained_by_lost_context_is_benign(index: RuntimeIndex) -> None:
+    """The required callee ran in the same trace but its span lost its parent link."""
+    engine = Engine(index)
+    every = {k: "1" for op in index.operations.values() for k in op.required_attributes}
+    t = Trace(index)
+    root = t.span("checkoutservice", "hipstershop.CheckoutService/PlaceOrder", SpanKind.SERVER,
+                  attrs=REQUIRED)  # fmt: skip
+    for callee in CALL_ORDER:
+        if callee == "Charge":  # payment ran, but its parent id points at a span never seen
+            t.span("paymentservice", "hipstershop.PaymentService/Charge", SpanKind.SERVER, 999,
+                   every)  # fmt: skip
+        else:
+            t.call(root, callee, every)
+    ann = engine.process(t.build()).annotations
+    root_attrs = ann.attributes(0)
+    assert root_attrs["behavior.drift_kinds"] == ["missing_call"]
+    assert root_attrs["behavior.drift_class"] == "benign"
+    assert root_attrs["behavior.drift_level"] == "low"
+
+
+def test_missing_call_without_a_trace_of_the_callee_stays_semantic(index: RuntimeIndex) -> None:
+    engine = Engine(index)
+    ann = engine.process(place_order(index, [c for c in CALL_ORDER if c != "Charge"],
+                                     REQUIRED)).annotations  # fmt: skip
+    assert ann.attributes(0)["behavior.drift_class"] == "semantic"
+    assert ann.attributes(0)["behavior.drift_level"] == "high"
