@@ -107,8 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="OUT",
         help="write a baseline profile learned from these inputs",
     )
-    r.add_argument("--window-s", type=float, default=300.0, help="sliding window (seconds)")
-    r.add_argument("--bucket-s", type=float, default=60.0, help="window step (seconds)")
+    r.add_argument(
+        "--window-s",
+        type=float,
+        default=None,
+        help="sliding window in seconds (default: settings, 300)",
+    )
+    r.add_argument(
+        "--bucket-s",
+        type=float,
+        default=None,
+        help="window step in seconds (default: settings, 60)",
+    )
     return parser
 
 
@@ -128,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.spec.redis_prefix = args.prefix
     try:
         if args.command == "replay":
-            return cmd_replay(args)
+            return cmd_replay(args, settings)
         spec_dir = getattr(args, "dir", None)
         if spec_dir is not None and not spec_dir.is_dir():
             raise ConfigError(f"{spec_dir}: not a directory (expected a spec root)")
@@ -268,12 +278,19 @@ def cmd_watch(settings: Settings, specs: Path | None, duration: float | None) ->
     return EXIT_OK
 
 
-def cmd_replay(args: argparse.Namespace) -> int:
+def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     """``replay``: annotated output, a JSON report, a summary table; 1 if any input was bad."""
     if not args.specs.is_dir():
         raise ConfigError(f"{args.specs}: not a directory (expected a spec root)")
+    d = settings.drift
     rates = RateTracker(
-        RateSettings(bucket_s=args.bucket_s, window_s=args.window_s),
+        RateSettings(
+            bucket_s=args.bucket_s or d.bucket_s,
+            window_s=args.window_s or d.window_s,
+            min_samples=d.min_samples,
+            max_series=d.max_series,
+            baseline_tolerance=d.baseline_tolerance,
+        ),
         baseline=BaselineProfile.load(args.baseline) if args.baseline else None,
         learner=BaselineLearner() if args.learn_baseline else None,
     )

@@ -6,10 +6,12 @@
     ├── ConfigError                    bad settings or command-line usage
     ├── SpecError                      the spec tree cannot be used
     │   └── SpecInvalid                validation found problems (carries them, path:line each)
-    └── SpecIndexError                 a compiled index cannot be used
-        ├── IndexNotFound              no index under that hash / no current pointer
-        ├── IndexCorrupt               payload undecodable, wrong schema, hash mismatch
-        └── IndexCacheUnavailable      the cache (Redis) did not answer; transient
+    ├── SpecIndexError                 a compiled index cannot be used
+    │   ├── IndexNotFound              no index under that hash / no current pointer
+    │   ├── IndexCorrupt               payload undecodable, wrong schema, hash mismatch
+    │   └── IndexCacheUnavailable      the cache (Redis) did not answer; transient
+    └── TelemetryError                 telemetry the sidecar was given cannot be used
+        └── OtlpDecodeError            one OTLP document/message is malformed (where and why)
 
 Adapters translate driver errors at their boundary (``raise IndexCacheUnavailable(...) from
 exc``); only the edges (CLI exit codes, gRPC status, HTTP status) decide how to show them.
@@ -57,3 +59,25 @@ class IndexCorrupt(SpecIndexError):
 
 class IndexCacheUnavailable(SpecIndexError):
     """The index cache did not answer (transient; retry later)."""
+
+
+class TelemetryError(BehaviorError):
+    """Telemetry the sidecar was given cannot be used."""
+
+
+class OtlpDecodeError(TelemetryError):
+    """One OTLP document or message cannot be decoded; says where and why.
+
+    ``source`` is the file name (or ``<request>``), ``position`` is human text such as
+    ``line 3`` or ``line 1, resourceSpans[0].scopeSpans[1].spans[4].traceId``.
+    """
+
+    def __init__(self, source: str, position: str, reason: str) -> None:
+        self.source = source
+        self.position = position
+        self.reason = reason
+        super().__init__(f"{source}: {position}: {reason}")
+
+    def __reduce__(self) -> tuple[type[OtlpDecodeError], tuple[str, str, str]]:
+        # Keeps the error picklable (worker processes, dead-letter records).
+        return type(self), (self.source, self.position, self.reason)

@@ -24,6 +24,18 @@ class SpecSettings(BaseModel):
     keep_versions: int = Field(default=10, ge=1, le=1000)
 
 
+class DriftSettings(BaseModel):
+    """Rate checks: sliding windows, sample minimum, series bound, baseline tolerance."""
+
+    window_s: float = Field(default=300.0, gt=0)
+    bucket_s: float = Field(default=60.0, gt=0)
+    min_samples: int = Field(default=30, ge=1)
+    #: Bound on (spec node, service, side) series held in windows; more are dropped, counted.
+    max_series: int = Field(default=4096, ge=1)
+    #: Latency factor a window may exceed the baseline by before it counts as a shift.
+    baseline_tolerance: float = Field(default=1.25, ge=1.0)
+
+
 class Settings(BaseSettings):
     """All settings, one nested section per concern."""
 
@@ -32,4 +44,5 @@ class Settings(BaseSettings):
     )
 
     spec: SpecSettings = SpecSettings()
+    drift: DriftSettings = DriftSettings()
     log_level: str = "INFO"

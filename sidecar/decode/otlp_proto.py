@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # google.protobuf ships no type stubs (types-protobuf is not a dependency).
-from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
+from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
