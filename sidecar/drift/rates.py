@@ -80,12 +80,18 @@ class _BatchRows:
         inside = (self.t >= window[0]) & (self.t < window[1])
         own = inside & (self.series == judged)
         buckets = self.t // self.bucket_ns
-        for b in np.unique(buckets[own]).tolist():
-            rows = own & (buckets == b)
-            if int(rows.sum()) >= MIN_BUCKET_ROWS and test(self.dur[rows], self.err[rows]):
-                lo = b * self.bucket_ns
-                self.mark(kind, series, (max(lo, window[0]), min(lo + self.bucket_ns, window[1])),
-                          score)  # fmt: skip
+        passing = [
+            b for b in np.unique(buckets[own]).tolist()
+            if int((own & (buckets == b)).sum()) >= MIN_BUCKET_ROWS
+            and test(self.dur[own & (buckets == b)], self.err[own & (buckets == b)])
+        ]  # fmt: skip
+        if not passing:
+            return
+        # Buckets between two that show the breach belong to it, even if too few of their
+        # own calls happened to fail or be slow.
+        lo = max(passing[0] * self.bucket_ns, window[0])
+        hi = min((passing[-1] + 1) * self.bucket_ns, window[1])
+        self.mark(kind, series, (lo, hi), score)
 
     def mark(self, kind: str, series: list[int], window: tuple[int, int], score: float) -> None:
         """Flag the rows of the series inside a window (keeping the strongest score)."""
