@@ -63,13 +63,22 @@ class Progress:
             self.stream.write("\n")
 
 
-def _documents(paths: Sequence[Path], signal: Signal, stats: ReplayStats
-               ) -> Iterator[tuple[JsonDocument, str]]:  # fmt: skip
-    # Errors are reported on the first pass only (each pass reads every file again).
-    report = stats.errors.append if signal == SIGNAL_ORDER[0] else _ignore
+def _documents(
+    paths: Sequence[Path], signal: Signal, stats: ReplayStats,
+    contents: dict[Path, set[Signal]],
+) -> Iterator[tuple[JsonDocument, str]]:  # fmt: skip
+    """The documents of one signal. The first pass reads every file and records which signals
+    it holds (``contents``); later passes skip files without documents of their signal."""
+    # Errors are reported on the first pass only (later passes re-read only matching files).
+    first = signal == SIGNAL_ORDER[0]
+    report = stats.errors.append if first else _ignore
     for path in paths:
+        if not first and signal not in contents.get(path, set()):
+            continue
+        held = contents.setdefault(path, set())
         try:
             for doc in iter_documents(path, on_error=lambda exc: report(str(exc))):
+                held.add(doc.signal)
                 if doc.signal == signal:
                     yield doc, str(path)
         except OSError as exc:
@@ -88,9 +97,10 @@ def replay(
     """Annotate every document of ``inputs`` into ``out`` (one JSON document per line)."""
     run = _Run(engine, out, report, progress, observe)
     keys = engine.index.attribute_keys
+    contents: dict[Path, set[Signal]] = {}
     for signal in SIGNAL_ORDER:
         pool = StringPool()
-        for doc, source in _documents(inputs, signal, run.stats):
+        for doc, source in _documents(inputs, signal, run.stats, contents):
             try:
                 batch = decode_document(doc.doc, keys, pool=pool, source=source, line=doc.line)
             except OtlpDecodeError as exc:
