@@ -14,9 +14,7 @@ import numpy.typing as npt
 
 from sidecar.correlate.kernels import join_rows
 from sidecar.evidence.batch import EvidenceBatch, Signal, SpanKind
-
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
+from sidecar.evidence.hashing import M1, M2
 
 
 def span_keys(
@@ -25,8 +23,8 @@ def span_keys(
 ) -> npt.NDArray[np.uint64]:  # fmt: skip
     """A 64-bit key per (trace id, span id); 0 where the span id is absent."""
     with np.errstate(over="ignore"):
-        h = trace_hi * _M1 ^ trace_lo
-        h = (h ^ (h >> np.uint64(29))) * _M2 ^ span_id
+        h = trace_hi * M1 ^ trace_lo
+        h = (h ^ (h >> np.uint64(29))) * M2 ^ span_id
         h = h ^ (h >> np.uint64(32))
     h[h == 0] = 1
     h[span_id == 0] = 0

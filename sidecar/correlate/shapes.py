@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sidecar.evidence.batch import EvidenceBatch
+from sidecar.evidence.hashing import SEED, mix64
 
 #: Batch columns that decide a correlation.
 SHAPE_COLUMNS = (
@@ -26,17 +27,6 @@ SHAPE_COLUMNS = (
 SHAPE_ATTRIBUTES = ("sea.spec_node", "sea.flow", "sea.context", "sea.policy")
 
 Shape = tuple[str, ...]
-
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-
-
-def _mix(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-    x = x ^ (x >> np.uint64(30))
-    x = x * _M1
-    x = x ^ (x >> np.uint64(27))
-    x = x * _M2
-    return x ^ (x >> np.uint64(31))
 
 
 def shape_columns(batch: EvidenceBatch) -> list[npt.NDArray[np.int32]]:
@@ -55,13 +45,13 @@ def unique_shapes(
     n = len(batch)
     if n == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    h = np.full(n, 0x9E3779B97F4A7C15, np.uint64)
+    h = np.full(n, SEED, np.uint64)
     with np.errstate(over="ignore"):
         for col in shape_columns(batch):
             # A column that is empty on every row adds nothing within this batch (hashes only
             # need to agree within one batch; the cache is keyed by the strings).
             if col.any():
-                h = _mix(h ^ col.astype(np.uint64))
+                h = mix64(h ^ col.astype(np.uint64))
     _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
     return first.astype(np.int64), inverse.reshape(-1).astype(np.int64)
 

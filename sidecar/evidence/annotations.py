@@ -7,7 +7,6 @@ written by the OTLP JSON writer (replay) and by the processor (gRPC path) from t
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -16,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sidecar.evidence.batch import EvidenceBatch, StringPool
+from sidecar.evidence.hashing import M1, M2, SEED, hash_text, mix64
 
 # The contract's attribute names.
 SPEC_NODE_ID = "behavior.spec_node_id"
@@ -125,19 +125,6 @@ class Annotations:
         }
 
 
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-
-
-def _mix(x: U64) -> U64:
-    """splitmix64 finalizer, vectorised (wrapping uint64 arithmetic)."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * _M1
-    x = x ^ (x >> np.uint64(27))
-    x = x * _M2
-    return x ^ (x >> np.uint64(31))
-
-
 def evidence_ids(batch: EvidenceBatch) -> U64:
     """Deterministic ids per row from what identifies the item.
 
@@ -146,14 +133,14 @@ def evidence_ids(batch: EvidenceBatch) -> U64:
     duplicates evidence).
     """
     with np.errstate(over="ignore"):
-        h = _mix(batch.trace_hi ^ np.uint64(0x9E3779B97F4A7C15))
-        h = _mix(h ^ batch.trace_lo ^ (batch.signal.astype(np.uint64) << np.uint64(56)))
-        h = _mix(h ^ batch.span_id)
-        h = _mix(h ^ batch.start_ns.view(np.uint64))
-        texts = _hash_codes(batch, batch.service) ^ (_hash_codes(batch, batch.name) * _M1)
+        h = mix64(batch.trace_hi ^ SEED)
+        h = mix64(h ^ batch.trace_lo ^ (batch.signal.astype(np.uint64) << np.uint64(56)))
+        h = mix64(h ^ batch.span_id)
+        h = mix64(h ^ batch.start_ns.view(np.uint64))
+        texts = _hash_codes(batch, batch.service) ^ (_hash_codes(batch, batch.name) * M1)
         if batch.body.any():
-            texts ^= _hash_codes(batch, batch.body) * _M2
-        h = _mix(h ^ texts)
+            texts ^= _hash_codes(batch, batch.body) * M2
+        h = mix64(h ^ texts)
     # Never 0, so 0 can mean "no evidence" elsewhere.
     return np.where(h == 0, np.uint64(1), h)
 
@@ -164,8 +151,3 @@ def _hash_codes(batch: EvidenceBatch, column: npt.NDArray[np.int32]) -> U64:
     pool = batch.pool
     hashes = np.array([hash_text(pool[int(c)]) for c in codes], np.uint64)
     return hashes[inverse.reshape(-1)]
-
-
-def hash_text(text: str) -> int:
-    """A stable 64-bit hash of a string (Python's hash() is salted per process)."""
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
