@@ -21,7 +21,7 @@ from sidecar.drift.pii import (
     row_flags,
     scan_pool,
 )
-from sidecar.drift.span_checks import FACT, CheckContext, Finding
+from sidecar.drift.span_checks import CheckContext, Finding, fact
 
 
 class PiiScanner:
@@ -68,4 +68,4 @@ def pii_exposure(ctx: CheckContext, scanner: PiiScanner) -> Finding:
     keys = key_flags(pool, pii_keys) if pii_keys else np.zeros(len(pool), np.uint8)
     flags = row_flags(b.attr_offsets, b.attr_keys, b.attr_values, value_flags, keys, body=b.body)
     mask = (flags != 0) & ~ctx.cols.ignored
-    return "pii_exposure", mask, np.where(mask, FACT, 0).astype(np.float32)
+    return fact("pii_exposure", mask)

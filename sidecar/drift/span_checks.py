@@ -67,6 +67,16 @@ class CheckContext:
         return mask
 
 
+def fact(kind: str, mask: Mask) -> Finding:
+    """A finding on facts the item carries itself: fixed certainty where it holds."""
+    return kind, mask, np.where(mask, FACT, 0).astype(np.float32)
+
+
+def linked(kind: str, mask: Mask, confidence: Score) -> Finding:
+    """A finding that depends on the correlation: as certain as the link is."""
+    return kind, mask, np.where(mask, confidence, 0).astype(np.float32)
+
+
 def _zeros(n: int) -> tuple[Mask, Score]:
     return np.zeros(n, np.bool_), np.zeros(n, np.float32)
 
@@ -76,7 +86,7 @@ def unknown_service(ctx: CheckContext) -> Finding:
     b = ctx.batch
     known = ctx.codes_of(set(ctx.index.services), b.pool)
     mask = (b.service != 0) & ~np.isin(b.service, known) & ~ctx.cols.ignored
-    return "unknown_service", mask, np.where(mask, FACT, 0).astype(np.float32)
+    return fact("unknown_service", mask)
 
 
 def undeclared_operation(ctx: CheckContext) -> Finding:
@@ -86,7 +96,7 @@ def undeclared_operation(ctx: CheckContext) -> Finding:
     entry = np.isin(b.kind, np.array([SpanKind.SERVER, SpanKind.CONSUMER], np.int8))
     mask = (b.signal == Signal.SPAN) & entry & (c.node == 0) & ~c.ignored
     mask &= np.isin(b.service, known)
-    return "undeclared_operation", mask, np.where(mask, FACT, 0).astype(np.float32)
+    return fact("undeclared_operation", mask)
 
 
 def deprecated_operation(ctx: CheckContext) -> Finding:
@@ -96,7 +106,7 @@ def deprecated_operation(ctx: CheckContext) -> Finding:
         entry = ctx.index.nodes.get(node)
         if entry is not None and entry.deprecated:
             mask |= rows & (ctx.batch.signal == Signal.SPAN)
-    return "deprecated_operation", mask, np.where(mask, ctx.cols.confidence, 0).astype(np.float32)
+    return linked("deprecated_operation", mask, ctx.cols.confidence)
 
 
 def _attribute_check(ctx: CheckContext, kind: str, pick: Callable[[str], tuple[str, ...]],
@@ -113,7 +123,7 @@ def _attribute_check(ctx: CheckContext, kind: str, pick: Callable[[str], tuple[s
         for key in pick(node):
             column = b.attr.get(key, absent)
             mask |= own_rows & ((column != 0) if present else (column == 0))
-    return kind, mask, np.where(mask, ctx.cols.confidence, 0).astype(np.float32)
+    return linked(kind, mask, ctx.cols.confidence)
 
 
 def missing_attribute(ctx: CheckContext) -> Finding:
@@ -135,7 +145,7 @@ def undeclared_event(ctx: CheckContext) -> Finding:
     b = ctx.batch
     declared = ctx.codes_of(set(ctx.index.bindings.log_event), b.pool)
     mask = (b.signal == Signal.LOG) & (b.event_name != 0) & ~np.isin(b.event_name, declared)
-    return "undeclared_event", mask, np.where(mask, FACT, 0).astype(np.float32)
+    return fact("undeclared_event", mask)
 
 
 def undeclared_metric(ctx: CheckContext) -> Finding:
@@ -143,7 +153,7 @@ def undeclared_metric(ctx: CheckContext) -> Finding:
     b = ctx.batch
     declared = ctx.codes_of(set(ctx.index.bindings.metric), b.pool)
     mask = (b.signal == Signal.METRIC) & (b.name != 0) & ~np.isin(b.name, declared)
-    return "undeclared_metric", mask, np.where(mask, FACT, 0).astype(np.float32)
+    return fact("undeclared_metric", mask)
 
 
 def metric_range(ctx: CheckContext) -> Finding:
@@ -160,7 +170,7 @@ def metric_range(ctx: CheckContext) -> Finding:
             mask |= rows & (b.value < entry.min)
         if entry.max is not None:
             mask |= rows & (b.value > entry.max)
-    return "metric_range", mask, np.where(mask, FACT, 0).astype(np.float32)
+    return fact("metric_range", mask)
 
 
 def broken_telemetry(ctx: CheckContext) -> Finding:
@@ -170,7 +180,7 @@ def broken_telemetry(ctx: CheckContext) -> Finding:
     no_trace = (b.trace_hi == 0) & (b.trace_lo == 0)
     mask = span & (no_trace | (b.span_id == 0) | (b.end_ns < b.start_ns))
     mask |= (b.signal == Signal.LOG) & (b.span_id != 0) & no_trace
-    return "broken_telemetry", mask, np.where(mask, FACT, 0).astype(np.float32)
+    return fact("broken_telemetry", mask)
 
 
 def policy_violation(ctx: CheckContext) -> Finding:
@@ -205,7 +215,7 @@ def policy_violation(ctx: CheckContext) -> Finding:
             for combo in uniq
         ], np.bool_)  # fmt: skip
         mask[rows[verdicts[inverse.reshape(-1)]]] = True
-    return "policy_violation", mask, np.where(mask, ctx.cols.confidence, 0).astype(np.float32)
+    return linked("policy_violation", mask, ctx.cols.confidence)
 
 
 def _typed(text: str) -> object:

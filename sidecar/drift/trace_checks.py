@@ -17,7 +17,7 @@ import itertools
 import numpy as np
 import numpy.typing as npt
 
-from sidecar.drift.span_checks import CheckContext, Finding
+from sidecar.drift.span_checks import CheckContext, Finding, linked
 from sidecar.evidence.annotations import DRIFT_KIND_BIT
 from sidecar.evidence.batch import Signal
 
@@ -100,7 +100,7 @@ def call_findings(ctx: CheckContext) -> tuple[list[Finding], npt.NDArray[np.uint
     for k, kind in enumerate(("unexpected_call", "missing_call", "flow_order")):
         mask = np.zeros(n, np.bool_)
         mask[own] = verdicts[inverse.reshape(-1), k]
-        findings.append((kind, mask, np.where(mask, cols.confidence, 0).astype(np.float32)))
+        findings.append(linked(kind, mask, cols.confidence))
     return findings, _lost_context(ctx, findings[1][1], (caller, callee))
 
 
