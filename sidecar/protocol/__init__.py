@@ -1,0 +1,1 @@
+"""Generated stubs of the processor <-> sidecar protocol (proto/behavior/v1); `make proto`."""
