@@ -10,9 +10,10 @@
 // protobuf tags. Every string is sent once per message in `strings` and referred to by its
 // index (a "code", uint32); code 0 is always the empty string, meaning "absent".
 //
-// Row order is document order, exactly as the OTLP decoders read a batch: resource -> scope ->
-// item; for metrics, resource -> scope -> metric -> data point. Response row i annotates
-// request row i.
+// Row order within a request is the processor's choice. A whole batch is sent in document
+// order (resource -> scope -> item; for metrics resource -> scope -> metric -> data point),
+// exactly as the OTLP decoders read it; a chunk of a larger batch holds whole traces and may
+// repeat a resource. Response row i annotates request row i.
 //
 // Versioning: PROTOCOL_VERSION below is the wire contract. The processor calls Hello at
 // start-up and refuses to start when the sidecar does not speak its version; the sidecar
@@ -414,7 +415,8 @@ func (x *Projection) GetAttributeKeys() []string {
 //	string: itself; bool: "true"/"false"; int: decimal; double: decimal without a fraction when
 //	integral and below 2^53, else the shortest round-trip form ("0.25", "1e-05", "NaN" is
 //	sent as "nan", infinities as "inf"/"-inf"); bytes: standard padded base64; array: the
-//	elements' texts joined by ","; kvlist: compact JSON. The empty value is not sent.
+//	elements' texts joined by ","; kvlist: compact JSON; the empty value: VALUE_TYPE_EMPTY
+//	with code 0 (the entry is kept, as the OTLP decoders keep it).
 type Attributes struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Counts        []byte                 `protobuf:"bytes,1,opt,name=counts,proto3" json:"counts,omitempty"`                           // uint32 per owner

@@ -10,9 +10,10 @@
 // protobuf tags. Every string is sent once per message in `strings` and referred to by its
 // index (a "code", uint32); code 0 is always the empty string, meaning "absent".
 //
-// Row order is document order, exactly as the OTLP decoders read a batch: resource -> scope ->
-// item; for metrics, resource -> scope -> metric -> data point. Response row i annotates
-// request row i.
+// Row order within a request is the processor's choice. A whole batch is sent in document
+// order (resource -> scope -> item; for metrics resource -> scope -> metric -> data point),
+// exactly as the OTLP decoders read it; a chunk of a larger batch holds whole traces and may
+// repeat a resource. Response row i annotates request row i.
 //
 // Versioning: PROTOCOL_VERSION below is the wire contract. The processor calls Hello at
 // start-up and refuses to start when the sidecar does not speak its version; the sidecar
@@ -48,8 +49,8 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type BehaviorCorrelationClient interface {
-	// Version check and projection settings; called at start-up and again when a response
-	// reports a new key-set version.
+	// Version check and projection settings; called at start-up (and retried while the
+	// sidecar is unreachable). A later projection change arrives in CorrelateResponse.
 	Hello(ctx context.Context, in *HelloRequest, opts ...grpc.CallOption) (*HelloResponse, error)
 	// Correlate and classify one batch (or one chunk of a batch).
 	Correlate(ctx context.Context, in *CorrelateRequest, opts ...grpc.CallOption) (*CorrelateResponse, error)
@@ -87,8 +88,8 @@ func (c *behaviorCorrelationClient) Correlate(ctx context.Context, in *Correlate
 // All implementations must embed UnimplementedBehaviorCorrelationServer
 // for forward compatibility.
 type BehaviorCorrelationServer interface {
-	// Version check and projection settings; called at start-up and again when a response
-	// reports a new key-set version.
+	// Version check and projection settings; called at start-up (and retried while the
+	// sidecar is unreachable). A later projection change arrives in CorrelateResponse.
 	Hello(context.Context, *HelloRequest) (*HelloResponse, error)
 	// Correlate and classify one batch (or one chunk of a batch).
 	Correlate(context.Context, *CorrelateRequest) (*CorrelateResponse, error)
