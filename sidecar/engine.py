@@ -17,7 +17,7 @@ from sidecar.drift.classify import Drift, combine
 from sidecar.drift.privacy_check import PiiScanner, pii_exposure
 from sidecar.drift.rates import RateTracker
 from sidecar.drift.span_checks import ITEM_CHECKS, CheckContext, Finding
-from sidecar.drift.trace_checks import call_findings
+from sidecar.drift.trace_checks import call_edges, call_findings, retried_calls
 from sidecar.evidence.annotations import Annotations, evidence_ids
 from sidecar.evidence.batch import EvidenceBatch
 from sidecar.spec_index.index import RuntimeIndex
@@ -57,9 +57,11 @@ class Engine:
         ctx = CheckContext(batch, cols, self.correlator)
         findings = [check(ctx) for check in ITEM_CHECKS]
         findings.append(pii_exposure(ctx, self.pii))
-        calls, explained = call_findings(ctx)
-        findings += calls
-        findings += self.rates.check(ctx)
+        edges = call_edges(ctx)
+        calls, explained = call_findings(ctx, edges)
+        retried, storms = retried_calls(ctx, edges)
+        findings += [*calls, storms]
+        findings += self.rates.check(ctx, exclude=retried)
         drift = combine(findings, len(batch), explained)
         return EngineResult(self._annotations(batch, cols, drift), cols, findings)
 

@@ -7,10 +7,19 @@ Boutique cart and currency faults). Budgets apply to ``own`` series, as the spec
 for the operation; the learned baseline covers both.
 
 A batch is stepped through in event time, bucket by bucket; after each bucket the current
-window is evaluated and, when a series is flagged, every span of that spec node inside the
-window (its own spans and the calls to it) is marked. Where a
-budget is breached the kind is ``latency_budget`` / ``error_budget``, and a baseline shift of
-the same series in the same window is not reported on top of it.
+window is evaluated. A budget counts as breached when the excess is significant (the binomial
+tail of the window's errors, or of its samples over a latency budget, under the budget's
+allowance is below ``alpha``); a shift when the baseline comparison scores at alert strength.
+A flagged window does not mark all of its rows: the *episode* inside it (:func:`episode`, the
+maximum-likelihood stretch where the judged series' rows break the budget or leave the
+baseline more often than normal) is marked, on every series of the node (its own spans and the
+calls to it). "Normal" is the learned baseline's share when there is one, else the budget's
+allowance.
+
+Kinds: where a budget is breached the kind is ``latency_budget`` / ``error_budget``, and no
+baseline shift of the node is reported on top of it. A shift whose episode breaks the node's
+budget in the shifted aspect (the error ratio rose over the error budget) is that budget's
+kind: the baseline shows early *that* the operation changed, the budget that it is too much.
 """
 
 from __future__ import annotations
@@ -24,19 +33,25 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from sidecar.drift.baseline import BaselineLearner, BaselineProfile, compare
+from sidecar.drift.baseline import (
+    BaselineLearner,
+    BaselineProfile,
+    NodeBaseline,
+    ShiftFinding,
+    compare,
+)
 from sidecar.drift.span_checks import CheckContext, Finding
-from sidecar.drift.windows import WindowState
+from sidecar.drift.windows import WindowFinding, WindowSnapshot, WindowState, fraction_above
 from sidecar.evidence.batch import Signal, SpanKind, Status
 from sidecar.spec_index.index import BudgetEntry
 
 KINDS = ("latency_budget", "error_budget", "baseline_shift")
-#: A baseline shift marks items only at alert strength; weaker shifts (a few benign retries
-#: over a zero-error baseline score ~0.6) stay in the report's rate findings.
+#: A baseline shift marks items only at alert strength; weaker shifts stay in the report's
+#: rate findings.
 SHIFT_MARK = 0.70
-#: A bucket is judged on its own rows only with at least this many of them.
-MIN_BUCKET_ROWS = 3
-BucketTest = Callable[[npt.NDArray[np.float64], npt.NDArray[np.bool_]], bool]
+#: Per row of the judged series: does this row show the drift (an error, slower than the
+#: budget, slower than the tolerated baseline median)?
+Offending = Callable[[npt.NDArray[np.float64], npt.NDArray[np.bool_]], npt.NDArray[np.bool_]]
 I64 = npt.NDArray[np.int64]
 
 
@@ -49,6 +64,30 @@ class RateSettings:
     min_samples: int = 30
     max_series: int = 4096
     baseline_tolerance: float = 1.25
+    #: A budget breach is acted on (marked, reported) when a window keeping the budget would
+    #: look this bad with at most this probability (the binomial tail).
+    alpha: float = 0.001
+
+
+@dataclass(frozen=True, slots=True)
+class Episode:
+    """Where a flagged window shows its drift: a time span and the judged rows inside it."""
+
+    start_ns: int
+    end_ns: int
+    dur: npt.NDArray[np.float64]
+    err: npt.NDArray[np.bool_]
+
+    def breaks(self, budget: BudgetEntry, aspect: str) -> str | None:
+        """The budget kind the episode's own rows break in the shifted aspect, if any."""
+        if aspect == "error_ratio":
+            rate = budget.error_rate
+            return "error_budget" if rate is not None and self.err.mean() > rate else None
+        for measure, q in _QUANTILES.items():
+            limit = getattr(budget, measure)
+            if limit is not None and float(np.percentile(self.dur, q)) > limit:
+                return "latency_budget"
+        return None
 
 
 @dataclass(slots=True)
@@ -63,35 +102,33 @@ class _BatchRows:
     err: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, np.bool_))
     masks: dict[str, npt.NDArray[np.bool_]] = field(default_factory=dict)
     scores: dict[str, npt.NDArray[np.float32]] = field(default_factory=dict)
-    bucket_ns: int = 60_000_000_000
 
     def __post_init__(self) -> None:
         self.masks = {k: np.zeros(self.n, np.bool_) for k in KINDS}
         self.scores = {k: np.zeros(self.n, np.float32) for k in KINDS}
 
-    def mark_buckets(self, kind: str, judged: int, *, series: list[int],
-                     window: tuple[int, int], score: float, test: BucketTest) -> None:  # fmt: skip
-        """Mark, bucket by bucket inside the window, the buckets whose judged rows fail ``test``.
+    def episode(self, judged: int, window: tuple[int, int], offending: Offending,
+                allowed: float) -> Episode | None:  # fmt: skip
+        """The stretch of a window where the judged series shows the drift, if it does.
 
-        A sliding window is flagged from the bucket where a breach becomes significant until
-        the breach has slid out; judging each bucket on its own rows marks the buckets that
-        really show it, before and after.
+        The stretch is the maximum-likelihood episode (:func:`episode`) over the judged
+        series' rows of the window, in time order. It is bounded halfway between its first
+        row and the row before it, and between its last row and the row after, so the calls
+        to an execution (which start a moment before it) go with it.
         """
-        inside = (self.t >= window[0]) & (self.t < window[1])
-        own = inside & (self.series == judged)
-        buckets = self.t // self.bucket_ns
-        passing = [
-            b for b in np.unique(buckets[own]).tolist()
-            if int((own & (buckets == b)).sum()) >= MIN_BUCKET_ROWS
-            and test(self.dur[own & (buckets == b)], self.err[own & (buckets == b)])
-        ]  # fmt: skip
-        if not passing:
-            return
-        # Buckets between two that show the breach belong to it, even if too few of their
-        # own calls happened to fail or be slow.
-        lo = max(passing[0] * self.bucket_ns, window[0])
-        hi = min((passing[-1] + 1) * self.bucket_ns, window[1])
-        self.mark(kind, series, (lo, hi), score)
+        rows = np.flatnonzero(self.series == judged)  # time order: the batch rows are sorted
+        t = self.t[rows]
+        first, stop = np.searchsorted(t, window[0]), np.searchsorted(t, window[1])
+        if first >= stop:
+            return None
+        found = episode(offending(self.dur[rows[first:stop]], self.err[rows[first:stop]]),
+                        allowed)  # fmt: skip
+        if found is None:
+            return None
+        a, b = first + found[0], first + found[1]
+        lo = window[0] if a == 0 else max(window[0], (int(t[a - 1]) + int(t[a])) // 2 + 1)
+        hi = window[1] if b + 1 >= len(t) else min(window[1], (int(t[b]) + int(t[b + 1])) // 2 + 1)
+        return Episode(lo, hi, self.dur[rows[a : b + 1]], self.err[rows[a : b + 1]])
 
     def mark(self, kind: str, series: list[int], window: tuple[int, int], score: float) -> None:
         """Flag the rows of the series inside a window (keeping the strongest score)."""
@@ -141,13 +178,21 @@ class RateTracker:
         out: npt.NDArray[np.int32] = codes[inverse.reshape(-1)]
         return out
 
-    def check(self, ctx: CheckContext) -> list[Finding]:
-        """Observe the batch's spans window by window; findings mark rows in flagged windows."""
+    def check(self, ctx: CheckContext, exclude: npt.NDArray[np.bool_] | None = None
+              ) -> list[Finding]:  # fmt: skip
+        """Observe the batch's spans window by window; findings mark rows in flagged windows.
+
+        ``exclude``: rows that are no sample of their series (attempts their caller retried
+        within the limit: the call is its last attempt).
+        """
         b, cols = ctx.batch, ctx.cols
         assert self._windows is not None
-        batch = _BatchRows(len(b), bucket_ns=self._windows.bucket_ns)
-        rows = np.flatnonzero((b.signal == Signal.SPAN) & (cols.node != 0) & ~cols.ignored
-                              & (b.end_ns >= b.start_ns))  # fmt: skip
+        batch = _BatchRows(len(b))
+        keep = (b.signal == Signal.SPAN) & (cols.node != 0) & ~cols.ignored
+        keep &= b.end_ns >= b.start_ns
+        if exclude is not None:
+            keep &= ~exclude
+        rows = np.flatnonzero(keep)
         if len(rows):
             rows = rows[np.argsort(b.start_ns[rows], kind="stable")]
             batch.rows, batch.series = rows, self._series_codes(ctx, rows)
@@ -177,35 +222,67 @@ class RateTracker:
         for lo, hi in itertools.pairwise(bounds.tolist()):
             windows.observe(batch.series[lo:hi], batch.t[lo:hi], batch.dur[lo:hi],
                             batch.err[lo:hi])  # fmt: skip
-            breached: set[int] = set()
-            for f in windows.evaluate(budgets):
-                self.evaluated.add(f.node)
-                for br in f.breaches:
-                    kind = "error_budget" if br.measure == "error_rate" else "latency_budget"
-                    breached.update(self._siblings(f.node))
-                    window = (f.start_ns, f.end_ns)
-                    batch.mark_buckets(kind, f.node, series=self._siblings(f.node),
-                                       window=window, score=br.score,
-                                       test=_budget_test(br.measure, br.budget))  # fmt: skip
-                    self._record(kind, f.node, (f.start_ns, f.end_ns), br.score,
-                                 f"{br.measure} {br.observed:.4g} > {br.budget:.4g}")  # fmt: skip
+            breached = self._judge_budgets(batch, windows.evaluate(budgets))
             snap = windows.snapshot()
-            if self.baseline is None or snap is None:
-                continue
-            for sf in compare(self.baseline, snap, self.series_ids,
-                              min_samples=self.settings.min_samples,
-                              tolerance=self.settings.baseline_tolerance):  # fmt: skip
-                if sf.aspect == "latency_faster" or sf.node in breached:
-                    continue  # faster is not a regression; a breached budget already says it
-                if sf.score >= SHIFT_MARK:
-                    base = self.baseline.nodes[self.series_ids[sf.node]]
-                    test = _shift_test(sf.aspect, base.p50_ms * self.settings.baseline_tolerance,
-                                       base.errors / max(base.samples, 1))  # fmt: skip
-                    batch.mark_buckets("baseline_shift", sf.node, series=self._siblings(sf.node),
-                                       window=(sf.start_ns, sf.end_ns), score=sf.score,
-                                       test=test)  # fmt: skip
-                self._record("baseline_shift", sf.node, (sf.start_ns, sf.end_ns), sf.score,
-                             f"{sf.aspect}: p95 {sf.current:.4g} vs {sf.baseline:.4g}")  # fmt: skip
+            if self.baseline is not None and snap is not None:
+                self._judge_shifts(batch, snap, budgets, breached)
+
+    def _judge_budgets(self, batch: _BatchRows, found: list[WindowFinding]) -> set[int]:
+        """Mark and record significant budget breaches; the series of the nodes breached."""
+        breached: set[int] = set()
+        for f in found:
+            self.evaluated.add(f.node)
+            for br in f.breaches:
+                if br.p_value >= self.settings.alpha:
+                    continue  # within the noise of a window that keeps its budget
+                kind = "error_budget" if br.measure == "error_rate" else "latency_budget"
+                siblings = self._siblings(f.node)
+                breached.update(siblings)
+                offending, allowed = _budget_test(br.measure, br.budget)
+                allowed = min(allowed, self._normal_share(f.node, br.measure, br.budget, allowed))
+                ep = batch.episode(f.node, (f.start_ns, f.end_ns), offending, allowed)
+                if ep is not None:
+                    batch.mark(kind, siblings, (ep.start_ns, ep.end_ns), br.score)
+                self._record(kind, f.node, (f.start_ns, f.end_ns), br.score,
+                             f"{br.measure} {br.observed:.4g} > {br.budget:.4g} "
+                             f"(p {br.p_value:.2g})")  # fmt: skip
+        return breached
+
+    def _normal_share(self, series: int, measure: str, limit: float, allowed: float) -> float:
+        """The share of the series' baseline rows that break a budget (normal behaviour)."""
+        base = self.baseline.nodes.get(self.series_ids[series]) if self.baseline else None
+        if base is None:
+            return allowed
+        if measure == "error_rate":
+            return max(base.errors, 0.5) / base.samples
+        return max(fraction_above(base.dense(), limit), 0.5 / base.samples)
+
+    def _judge_shifts(self, batch: _BatchRows, snap: WindowSnapshot,
+                      budgets: dict[int, BudgetEntry], breached: set[int]) -> None:  # fmt: skip
+        """Mark and record baseline shifts; a shift whose episode breaks a budget is that
+        budget's kind (the baseline shows *that* it changed, the budget that it is too much)."""
+        assert self.baseline is not None
+        shifts: list[tuple[ShiftFinding, Episode | None, str]] = []
+        for sf in compare(self.baseline, snap, self.series_ids,
+                          min_samples=self.settings.min_samples,
+                          tolerance=self.settings.baseline_tolerance):  # fmt: skip
+            if sf.aspect == "latency_faster" or sf.node in breached:
+                continue  # faster is not a regression; a breached budget already says it
+            base = self.baseline.nodes[self.series_ids[sf.node]]
+            offending, allowed = _shift_test(sf.aspect, base, self.settings.baseline_tolerance)
+            ep = batch.episode(sf.node, (sf.start_ns, sf.end_ns), offending, allowed)
+            budget = budgets.get(sf.node)
+            kind = ep.breaks(budget, sf.aspect) if ep is not None and budget is not None else None
+            if kind is not None and sf.score >= SHIFT_MARK:
+                breached.update(self._siblings(sf.node))
+            shifts.append((sf, ep, kind or "baseline_shift"))
+        for sf, ep, kind in shifts:
+            if kind == "baseline_shift" and sf.node in breached:
+                continue  # the other side of this node breaks its budget
+            if ep is not None and sf.score >= SHIFT_MARK:
+                batch.mark(kind, self._siblings(sf.node), (ep.start_ns, ep.end_ns), sf.score)
+            self._record(kind, sf.node, (sf.start_ns, sf.end_ns), sf.score,
+                         f"{sf.aspect}: p95 {sf.current:.4g} vs {sf.baseline:.4g}")  # fmt: skip
 
     def _siblings(self, series: int) -> list[int]:
         """Every series of the same spec node (its own spans and the calls to it)."""
@@ -276,27 +353,67 @@ class RateTracker:
         return [{k: v for k, v in f.items() if k != "_key"} for f in ranked]
 
 
-_QUANTILE = {"p50_ms": 50.0, "p95_ms": 95.0, "p99_ms": 99.0}
+_ALLOWED_ABOVE = {"p50_ms": 0.5, "p95_ms": 0.05, "p99_ms": 0.01}
+_QUANTILES = {"p50_ms": 50.0, "p95_ms": 95.0, "p99_ms": 99.0}
 
 
-def _budget_test(measure: str, budget: float) -> BucketTest:
-    """Does a bucket's own rows break this budget?"""
+def _budget_test(measure: str, budget: float) -> tuple[Offending, float]:
+    """Which rows break a budget, and the share of rows the budget allows to."""
     if measure == "error_rate":
-        return lambda dur, err: _binomial_tail(int(err.sum()), len(err), budget) < 0.1
-    q = _QUANTILE.get(measure, 95.0)
-    return lambda dur, err: float(np.percentile(dur, q)) > budget
+        return (lambda dur, err: err), budget
+    return (lambda dur, err: dur > budget), _ALLOWED_ABOVE.get(measure, 0.05)
 
 
-def _shift_test(aspect: str, slow_median_ms: float, base_error_ratio: float) -> BucketTest:
-    """Does a bucket's own rows show the shift (median past the tolerated baseline median)?"""
+def _shift_test(aspect: str, base: NodeBaseline, tolerance: float) -> tuple[Offending, float]:
+    """Which rows show a shift, and the share of the baseline's rows that did."""
     if aspect == "error_ratio":
-        return lambda dur, err: _binomial_tail(int(err.sum()), len(err), base_error_ratio) < 0.05
-    return lambda dur, err: float(np.median(dur)) > slow_median_ms
+        return (lambda dur, err: err), max(base.errors, 0.5) / base.samples
+    slow = base.p50_ms * tolerance
+    return (lambda dur, err: dur > slow), fraction_above(base.dense(), slow)
 
 
-def _binomial_tail(k: int, n: int, p: float) -> float:
-    """P(X >= k) for X ~ Binomial(n, p): how surprising k errors in n calls are at rate p."""
-    if k <= 0:
-        return 1.0
-    p = min(max(p, 1e-9), 1.0)
-    return float(sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1)))
+def episode(offending: npt.NDArray[np.bool_], allowed: float) -> tuple[int, int] | None:
+    """First and last row of the most likely episode of drift in a run of rows, if any.
+
+    Each row scores the log-likelihood ratio of "in an episode" (offending at the episode's
+    rate ``q``) against "normal" (offending at the ``allowed`` rate ``a``): ``log(q/a)`` when
+    it offends, ``log((1-q)/(1-a))`` when it does not. For a given ``q`` the episode is the
+    contiguous stretch with the largest total (the maximum-sum segment). The stretch and its
+    rate are estimated together, as in Kulldorff's scan statistic, by coordinate ascent:
+    start from the run's own rate, take the best stretch, set ``q`` to that stretch's rate
+    (with a half-count either side, so an all-offending stretch does not make one quiet row
+    inside it infinitely unlikely), and again until the stretch stays put. The episode starts
+    and ends on offending rows and takes in quiet rows between them while the offending rows
+    around outweigh them. None when the run does not offend more often than allowed.
+    """
+    x = np.asarray(offending, np.bool_)
+    if x.size == 0 or float(x.mean()) <= allowed:
+        return None
+    a = min(max(allowed, 1e-9), 1 - 1e-9)
+    q = (float(x.sum()) + 0.5) / (x.size + 1)
+    found: tuple[int, int] | None = None
+    for _ in range(_EPISODE_ROUNDS):
+        if q <= a:
+            break
+        best = _best_stretch(x, math.log(q / a), math.log((1 - q) / (1 - a)))
+        if best is None or best == found:
+            break
+        found = best
+        k, m = int(x[best[0] : best[1] + 1].sum()), best[1] - best[0] + 1
+        q = (k + 0.5) / (m + 1)
+    return found
+
+
+#: Coordinate-ascent rounds of :func:`episode` (it settles in two or three).
+_EPISODE_ROUNDS = 8
+
+
+def _best_stretch(x: npt.NDArray[np.bool_], hit: float, miss: float) -> tuple[int, int] | None:
+    """The maximum-sum contiguous stretch of rows scoring ``hit`` or ``miss`` (positive sum)."""
+    prefix = np.concatenate(([0.0], np.cumsum(np.where(x, hit, miss))))
+    gain = prefix[1:] - np.minimum.accumulate(prefix)[:-1]
+    last = int(np.argmax(gain))
+    if gain[last] <= 0:
+        return None
+    # The latest start of the best total: a stretch that adds nothing is not part of it.
+    return last - int(np.argmin(prefix[last::-1])), last

@@ -8,6 +8,14 @@ starts, in start-time order. Findings are reported on the **caller's** span, sin
 
 The batch must hold whole traces (``groupbytrace`` in the collector, or a replayed file);
 a call whose spans are in another batch is not seen.
+
+Retries (:func:`retried_calls`): a failed call that its caller made again (the same callee
+node, later, from the same caller span) is a *retried attempt*. Up to ``max_retries`` of them
+per (caller span, callee) are benign variation: the call succeeded or failed on its last
+attempt, and only that attempt counts in the rate checks. More than ``max_retries`` is a
+retry storm the spec did not allow: ``unexpected_call`` on the caller's span, and every
+attempt counts. The spec format has no retry-policy field, so the limit is the engine's
+(:data:`MAX_RETRIES`).
 """
 
 from __future__ import annotations
@@ -19,13 +27,17 @@ import numpy.typing as npt
 
 from sidecar.drift.span_checks import CheckContext, Finding, linked
 from sidecar.evidence.annotations import DRIFT_KIND_BIT
-from sidecar.evidence.batch import Signal
+from sidecar.evidence.batch import Signal, SpanKind, Status
 
 _MAX_DEPTH = 64
+#: Retries of one call per caller span that are benign (3 attempts in all, the common client
+#: default); the spec format has no field to declare a retry policy per operation.
+MAX_RETRIES = 2
+Edges = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]
 _BASE = np.uint64(0x100000001B3)  # FNV prime: the base of the call-pattern hash
 
 
-def call_edges(ctx: CheckContext) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+def call_edges(ctx: CheckContext) -> Edges:
     """(caller row, callee row) for every call observed in the batch."""
     b, node = ctx.batch, ctx.cols.node
     parents = ctx.cols.parents
@@ -54,7 +66,9 @@ def call_edges(ctx: CheckContext) -> tuple[npt.NDArray[np.int64], npt.NDArray[np
     return caller, callee
 
 
-def call_findings(ctx: CheckContext) -> tuple[list[Finding], npt.NDArray[np.uint32]]:
+def call_findings(
+    ctx: CheckContext, edges: Edges | None = None
+) -> tuple[list[Finding], npt.NDArray[np.uint32]]:
     """unexpected_call, missing_call and flow_order findings on callers' spans, and the
     missing calls that lost context propagation explains (the callee ran in the same trace,
     but its span's parent is absent).
@@ -65,7 +79,7 @@ def call_findings(ctx: CheckContext) -> tuple[list[Finding], npt.NDArray[np.uint
     """
     b, cols, labels = ctx.batch, ctx.cols, ctx.correlator.labels
     n = len(b)
-    caller, callee = call_edges(ctx)
+    caller, callee = call_edges(ctx) if edges is None else edges
     order = np.lexsort((b.start_ns[callee], caller))
     caller, callee = caller[order], callee[order]
     pattern = np.zeros(n, np.uint64)  # 0: no calls observed
@@ -104,10 +118,32 @@ def call_findings(ctx: CheckContext) -> tuple[list[Finding], npt.NDArray[np.uint
     return findings, _lost_context(ctx, findings[1][1], (caller, callee))
 
 
+def retried_calls(
+    ctx: CheckContext, edges: Edges | None = None, max_retries: int = MAX_RETRIES
+) -> tuple[npt.NDArray[np.bool_], Finding]:
+    """Failed calls repeated within the retry limit (benign), and ``unexpected_call`` on the
+    callers that went over it."""
+    b, cols = ctx.batch, ctx.cols
+    n = len(b)
+    retried = np.zeros(n, np.bool_)
+    storm = np.zeros(n, np.bool_)
+    caller, callee = call_edges(ctx) if edges is None else edges
+    if len(caller) > 1:
+        order = np.lexsort((b.start_ns[callee], cols.node[callee], caller))
+        caller, callee = caller[order], callee[order]
+        same = (caller[1:] == caller[:-1]) & (cols.node[callee[1:]] == cols.node[callee[:-1]])
+        calling = np.isin(b.kind[callee], np.array([SpanKind.CLIENT, SpanKind.PRODUCER], np.int8))
+        again = np.r_[same, False] & calling & (b.status[callee] == Status.ERROR)
+        group = np.cumsum(np.r_[True, ~same]) - 1
+        over = (np.bincount(group, weights=again) > max_retries)[group]
+        retried[callee[again & ~over]] = True
+        storm[caller[again & over]] = True
+    return retried, linked("unexpected_call", storm, cols.confidence)
+
+
 def _lost_context(
-    ctx: CheckContext, missing: npt.NDArray[np.bool_],
-    edges: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
-) -> npt.NDArray[np.uint32]:  # fmt: skip
+    ctx: CheckContext, missing: npt.NDArray[np.bool_], edges: Edges
+) -> npt.NDArray[np.uint32]:
     """missing_call bits explained by an orphan span of the missing callee in the same trace."""
     b, cols, labels = ctx.batch, ctx.cols, ctx.correlator.labels
     explained = np.zeros(len(b), np.uint32)

@@ -50,8 +50,8 @@ class BehaviorCorrelationServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Hello(self, request, context):
-        """Version check and projection settings; called at start-up and again when a response
-        reports a new key-set version.
+        """Version check and projection settings; called at start-up (and retried while the
+        sidecar is unreachable). A later projection change arrives in CorrelateResponse.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

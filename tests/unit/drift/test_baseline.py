@@ -159,6 +159,18 @@ def test_faster_and_error_ratio_shifts_are_separate_aspects() -> None:
     assert ("n1", "latency_slower") not in found
 
 
+def test_one_error_over_a_clean_baseline_is_not_a_confident_shift() -> None:
+    """The exact tail of 1 error in 30 at a clean baseline's rate is 0.03 (z 1.9): no alert;
+    5 errors in 30 is far beyond it."""
+    base = rng.lognormal(math.log(20), 0.3, 500)
+    now = rng.lognormal(math.log(20), 0.3, 30)
+    profile = profile_of({0: base, 1: base})
+    snap = snapshot_of({0: now, 1: now}, {0: 1, 1: 5})
+    found = {f.node_id: f for f in compare(profile, snap, IDS) if f.aspect == "error_ratio"}
+    assert "n0" not in found or found["n0"].score < 0.1
+    assert found["n1"].score > 0.7
+
+
 def test_nodes_without_enough_samples_or_baseline_are_skipped() -> None:
     profile = profile_of({0: rng.lognormal(1, 0.2, 20), 1: rng.lognormal(1, 0.2, 500)})
     snap = snapshot_of({0: 50 * rng.lognormal(1, 0.2, 400), 1: 50 * rng.lognormal(1, 0.2, 29),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 import random
 
 import numpy as np
@@ -18,6 +19,7 @@ from sidecar.drift.windows import (
     N_BINS,
     WindowState,
     add_counts,
+    binomial_tail,
     breach_score,
     fraction_above,
     latency_bins,
@@ -143,6 +145,28 @@ def test_breach_score_is_monotonic_and_bounded() -> None:
     assert breach_score(90.0, 100.0, 0.5, 0.05, 200) == 0.0
     confidence = [breach_score(300.0, 100.0, 0.08, 0.05, n) for n in (30, 300, 3000)]
     assert confidence == sorted(confidence)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 400), st.floats(0.0005, 0.9995), st.data())
+def test_binomial_tail_matches_the_exact_sum(n: int, p: float, data: st.DataObject) -> None:
+    k = data.draw(st.integers(0, n + 1))
+    # Exact rational arithmetic: float powers go subnormal (p**177 for p = 1/64) and lose digits.
+    q = Fraction(p)
+    exact = float(sum(math.comb(n, i) * q**i * (1 - q) ** (n - i) for i in range(k, n + 1)))
+    assert binomial_tail(k, n, p) == pytest.approx(exact, rel=1e-7, abs=1e-250)
+
+
+def test_breaches_carry_their_significance() -> None:
+    """One error in 30 calls (3.3 %) exceeds a 1 % budget but happens to 26 % of the windows
+    that keep it; 10 in 100 against 1 % is beyond doubt."""
+    w = WindowState(min_samples=30)
+    w.observe(*rows([0] * 30 + [1] * 100, [0] * 130, [5.0] * 130,
+                    [True] + [False] * 29 + [True] * 10 + [False] * 90))  # fmt: skip
+    found = {f.node: f for f in w.evaluate({0: BudgetEntry(error_rate=0.01),
+                                             1: BudgetEntry(error_rate=0.01)})}  # fmt: skip
+    assert found[0].breaches[0].p_value == pytest.approx(1 - 0.99**30)
+    assert found[1].breaches[0].p_value < 1e-6
 
 
 def test_old_buckets_expire_and_late_rows_are_dropped() -> None:
