@@ -1,4 +1,4 @@
-"""Command line: ``python -m sidecar spec validate|show|publish|watch`` and ``replay``.
+"""Command line: ``python -m sidecar spec validate|show|publish|watch``, ``replay``, ``serve``.
 
 Exit codes: 0 success; 2 invalid spec or usage error; 1 an external service failed (Redis).
 This is the composition root: settings are built here and passed down.
@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from pydantic import ValidationError
+
 from sidecar import __version__
 from sidecar.adapters.redis_index import IndexWatcher, RedisIndexCache
 from sidecar.drift.baseline import BaselineLearner, BaselineProfile
@@ -23,7 +25,8 @@ from sidecar.engine import Engine
 from sidecar.errors import BehaviorError, ConfigError, SpecIndexError, SpecInvalid
 from sidecar.replay import Progress, replay
 from sidecar.report import DriftReport
-from sidecar.settings import Settings
+from sidecar.serve import ServeOptions, serve
+from sidecar.settings import ServerSettings, Settings
 from sidecar.spec.model import Problem
 from sidecar.spec.show import render_counts, render_node, render_overview
 from sidecar.spec.validate import count_by_kind, suggest
@@ -119,7 +122,58 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="window step in seconds (default: settings, 60)",
     )
+    _add_serve(top)
     return parser
+
+
+def _add_serve(top: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``serve``: flags over the ``server`` settings section (BEHAVIOR_SERVER__*)."""
+    sv = top.add_parser("serve", help="the gRPC sidecar the collector's processor calls")
+    sv.add_argument(
+        "--specs",
+        type=Path,
+        default=None,
+        help="spec root (the index without Redis; the fallback with it)",
+    )
+    sv.add_argument(
+        "--listen",
+        default=None,
+        metavar="HOST:PORT",
+        help="address to listen on (default 127.0.0.1:50051)",
+    )
+    sv.add_argument(
+        "--redis-url",
+        dest="redis_url",
+        default=None,
+        help="redis://host:port/db: shared index, hot reload on publish",
+    )
+    sv.add_argument(
+        "--redis-prefix", dest="prefix", default=None, help="key prefix (default behavior:spec)"
+    )
+    sv.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="learned baseline profile (replay --learn-baseline) for baseline_shift",
+    )
+    sv.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes sharing the port via SO_REUSEPORT, e.g. one per core",
+    )
+    sv.add_argument(
+        "--max-request-bytes",
+        type=int,
+        default=None,
+        help="largest request accepted (default 16 MiB)",
+    )
+    sv.add_argument(
+        "--grace-period-s",
+        type=float,
+        default=None,
+        help="time in-flight requests get after SIGTERM/SIGINT (default 10)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -139,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "replay":
             return cmd_replay(args, settings)
+        if args.command == "serve":
+            return cmd_serve(args, settings)
         spec_dir = getattr(args, "dir", None)
         if spec_dir is not None and not spec_dir.is_dir():
             raise ConfigError(f"{spec_dir}: not a directory (expected a spec root)")
@@ -315,3 +371,24 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     print(f"\nwrote {stats.documents} documents ({stats.items} items) to {args.output}"
           + (f", report to {args.report}" if args.report else ""))  # fmt: skip
     return EXIT_FAILED if stats.errors else EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """``serve``: run the gRPC sidecar until SIGTERM/SIGINT (exit 2 on invalid specs/usage)."""
+    flags = {
+        "listen": args.listen,
+        "workers": args.workers,
+        "max_request_bytes": args.max_request_bytes,
+        "grace_period_s": args.grace_period_s,
+    }
+    try:
+        settings.server = ServerSettings.model_validate(
+            settings.server.model_dump() | {k: v for k, v in flags.items() if v is not None}
+        )
+    except ValidationError as exc:
+        flag = "--{}".format
+        problems = [f"{flag(str(e['loc'][0]).replace('_', '-'))}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError("; ".join(problems)) from exc
+    if args.specs is None and settings.spec.root is None and not settings.spec.redis_url:
+        raise ConfigError("give --specs DIR, or --redis-url with a published index")
+    return serve(settings, ServeOptions(specs=args.specs, baseline=args.baseline))

@@ -11,7 +11,9 @@
     │   ├── IndexCorrupt               payload undecodable, wrong schema, hash mismatch
     │   └── IndexCacheUnavailable      the cache (Redis) did not answer; transient
     └── TelemetryError                 telemetry the sidecar was given cannot be used
-        └── OtlpDecodeError            one OTLP document/message is malformed (where and why)
+        ├── OtlpDecodeError            one OTLP document/message is malformed (where and why)
+        └── ProjectionError            a processor request (CorrelateRequest) is malformed;
+                                       names the field (gRPC INVALID_ARGUMENT)
 
 Adapters translate driver errors at their boundary (``raise IndexCacheUnavailable(...) from
 exc``); only the edges (CLI exit codes, gRPC status, HTTP status) decide how to show them.
@@ -81,3 +83,19 @@ class OtlpDecodeError(TelemetryError):
     def __reduce__(self) -> tuple[type[OtlpDecodeError], tuple[str, str, str]]:
         # Keeps the error picklable (worker processes, dead-letter records).
         return type(self), (self.source, self.position, self.reason)
+
+
+class ProjectionError(TelemetryError):
+    """A CorrelateRequest from the processor is malformed; ``field`` names the proto field.
+
+    ``reason`` says what is wrong and what was expected, e.g. ``field='name'``,
+    ``reason='code 17 is beyond the string table (12 strings)'``.
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+    def __reduce__(self) -> tuple[type[ProjectionError], tuple[str, str]]:
+        return type(self), (self.field, self.reason)
