@@ -19,8 +19,7 @@ from pydantic import ValidationError
 
 from sidecar import __version__
 from sidecar.adapters.redis_index import IndexWatcher, RedisIndexCache
-from sidecar.drift.baseline import BaselineLearner, BaselineProfile
-from sidecar.drift.rates import RateSettings, RateTracker
+from sidecar.compose import rate_tracker
 from sidecar.engine import Engine
 from sidecar.errors import BehaviorError, ConfigError, SpecIndexError, SpecInvalid
 from sidecar.replay import Progress, replay
@@ -155,6 +154,12 @@ def _add_serve(top: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         type=Path,
         default=None,
         help="learned baseline profile (replay --learn-baseline) for baseline_shift",
+    )
+    sv.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        help="write the drift report (JSON) here at shutdown and log its summary (--workers 1)",
     )
     sv.add_argument(
         "--workers",
@@ -338,18 +343,8 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     """``replay``: annotated output, a JSON report, a summary table; 1 if any input was bad."""
     if not args.specs.is_dir():
         raise ConfigError(f"{args.specs}: not a directory (expected a spec root)")
-    d = settings.drift
-    rates = RateTracker(
-        RateSettings(
-            bucket_s=args.bucket_s or d.bucket_s,
-            window_s=args.window_s or d.window_s,
-            min_samples=d.min_samples,
-            max_series=d.max_series,
-            baseline_tolerance=d.baseline_tolerance,
-        ),
-        baseline=BaselineProfile.load(args.baseline) if args.baseline else None,
-        learner=BaselineLearner() if args.learn_baseline else None,
-    )
+    rates = rate_tracker(settings.drift, baseline=args.baseline, learn=bool(args.learn_baseline),
+                         window_s=args.window_s, bucket_s=args.bucket_s)  # fmt: skip
     engine = Engine(index_from_disk(args.specs), rates=rates)
     report = DriftReport()
     total = sum(p.stat().st_size for p in args.inputs if p.is_file())
@@ -358,10 +353,7 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     with args.output.open("w") as out:
         stats = replay(engine, args.inputs, out, report, batch_rows=args.batch_rows,
                        progress=progress)  # fmt: skip
-    report.rate_findings = rates.report()
-    owners = {fid: op.services for fid, op in engine.index.operations.items()}
-    calls = {fid: op.calls for fid, op in engine.index.operations.items()}
-    report.rate_blame = rates.blame(owners, calls)
+    report.add_rates(engine)
     if rates.learner is not None:
         rates.learner.profile(rates.series_ids).save(args.learn_baseline)
         print(f"baseline of {len(rates.series_ids)} series written to {args.learn_baseline}")
@@ -391,4 +383,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError("; ".join(problems)) from exc
     if args.specs is None and settings.spec.root is None and not settings.spec.redis_url:
         raise ConfigError("give --specs DIR, or --redis-url with a published index")
-    return serve(settings, ServeOptions(specs=args.specs, baseline=args.baseline))
+    return serve(
+        settings, ServeOptions(specs=args.specs, baseline=args.baseline, report=args.report)
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from sidecar.evidence.annotations import (
     DriftLevel,
 )
 from sidecar.evidence.batch import EvidenceBatch
+
+if TYPE_CHECKING:
+    from sidecar.engine import Engine
 
 EXEMPLARS = 5
 _LEVELS = [lv.name.lower() for lv in DriftLevel]
@@ -110,6 +113,14 @@ class DriftReport:
                 s.exemplar_traces.append(
                     f"{int(batch.trace_hi[r]):016x}{int(batch.trace_lo[r]):016x}"
                 )
+
+    def add_rates(self, engine: Engine) -> None:
+        """Take the rate findings and the blame ranking from the engine's rate windows."""
+        rates, operations = engine.rates, engine.index.operations
+        self.rate_findings = rates.report()
+        owners = {fid: op.services for fid, op in operations.items()}
+        calls = {fid: op.calls for fid, op in operations.items()}
+        self.rate_blame = rates.blame(owners, calls)
 
     def ranked_services(self) -> list[tuple[str, NodeSummary]]:
         """Services by alerting items, then by worst score."""

@@ -5,7 +5,7 @@ from sidecar.serve.metrics import NoMetrics, ServerMetrics
 from sidecar.serve.pipeline import Pipeline
 from sidecar.serve.projection_keys import projection_for, projection_keys
 from sidecar.serve.server import CorrelationServicer
-from sidecar.serve.sink import EvidenceSink, NoSink
+from sidecar.serve.sink import EvidenceSink, NoSink, ReportSink
 
 __all__ = [
     "CorrelationServicer",
@@ -13,6 +13,7 @@ __all__ = [
     "NoMetrics",
     "NoSink",
     "Pipeline",
+    "ReportSink",
     "ServeOptions",
     "ServerMetrics",
     "projection_for",

@@ -15,6 +15,7 @@ The parent only validates the specs, starts the workers, forwards signals and wa
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -28,15 +29,16 @@ from pathlib import Path
 import grpc
 
 from sidecar.adapters.redis_index import IndexWatcher, RedisIndexCache
-from sidecar.drift.baseline import BaselineProfile
-from sidecar.drift.rates import RateSettings, RateTracker
+from sidecar.compose import rate_tracker
 from sidecar.engine import Engine
 from sidecar.errors import ConfigError
 from sidecar.evidence.batch import BatchBuilder, Signal, SpanKind
+from sidecar.report import DriftReport
 from sidecar.serve.health import add_health
 from sidecar.serve.metrics import ServerMetrics
 from sidecar.serve.pipeline import Pipeline
 from sidecar.serve.server import CorrelationServicer, add_correlation
+from sidecar.serve.sink import ReportSink
 from sidecar.settings import Settings
 from sidecar.spec_index.holder import IndexHolder
 from sidecar.spec_index.index import RuntimeIndex
@@ -51,10 +53,14 @@ class ServeOptions:
 
     specs: Path | None = None
     baseline: Path | None = None
+    #: Write the drift report (JSON) here at shutdown and log its summary table.
+    report: Path | None = None
 
 
 def serve(settings: Settings, options: ServeOptions) -> int:
     """Run the server (or its worker processes) until SIGTERM/SIGINT; the exit code."""
+    if options.report is not None and settings.server.workers != 1:
+        raise ConfigError("--report needs --workers 1 (each worker would see part of the traffic)")
     index, origin = _first_index(settings, options)
     log.info("spec version %s from %s", index.spec_hash[:12], origin)
     if settings.server.workers == 1:
@@ -85,17 +91,7 @@ def _cache(settings: Settings) -> RedisIndexCache | None:
 
 def build_engine(settings: Settings, index: RuntimeIndex, baseline: Path | None) -> Engine:
     """An engine with the configured rate windows (and baseline profile)."""
-    d = settings.drift
-    rates = RateTracker(
-        RateSettings(
-            bucket_s=d.bucket_s,
-            window_s=d.window_s,
-            min_samples=d.min_samples,
-            max_series=d.max_series,
-            baseline_tolerance=d.baseline_tolerance,
-        ),
-        baseline=BaselineProfile.load(baseline) if baseline is not None else None,
-    )
+    rates = rate_tracker(settings.drift, baseline=baseline)
     return Engine(index, rates=rates)
 
 
@@ -109,9 +105,11 @@ async def run_worker(
     """One serving process: returns 0 after a graceful shutdown."""
     cfg = settings.server
     engine_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
+    report = DriftReport() if options.report is not None else None
     pipeline = Pipeline(
         build_engine(settings, index, options.baseline),
         all_attributes=settings.privacy.scan_all_attributes,
+        sink=ReportSink(report) if report is not None else None,
     )
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(engine_thread, _warm_up, index)
@@ -159,9 +157,19 @@ async def run_worker(
             watcher.stop()
         if cache is not None:
             cache.close()
+        if report is not None and options.report is not None:
+            engine_thread.submit(_write_report, report, pipeline, options.report).result()
         engine_thread.shutdown(wait=True)
     log.info("stopped")
     return 0
+
+
+def _write_report(report: DriftReport, pipeline: Pipeline, path: Path) -> None:
+    """Finish the report with the rate windows' findings, write it, log its summary."""
+    report.add_rates(pipeline.engine)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    log.info("drift report written to %s\n%s", path, "\n".join(report.summary_lines()))
 
 
 def _warm_up(index: RuntimeIndex) -> None:

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from sidecar.engine import EngineResult
 from sidecar.evidence.batch import EvidenceBatch
+from sidecar.report import DriftReport
 
 
 class EvidenceSink(Protocol):
@@ -29,3 +30,15 @@ class NoSink:
 
     def offer(self, batch: EvidenceBatch, result: EngineResult) -> None:
         """Drop the batch."""
+
+
+class ReportSink:
+    """Folds every batch into a drift report (``serve --report``); the report is in memory
+    and bounded by the spec's nodes and the services seen, not by the traffic."""
+
+    def __init__(self, report: DriftReport) -> None:
+        self.report = report
+
+    def offer(self, batch: EvidenceBatch, result: EngineResult) -> None:
+        """Count the batch's annotations into the report."""
+        self.report.add(batch, result.annotations)

@@ -398,3 +398,23 @@ def test_hot_reload_from_redis(tmp_path: Path, redis_url: str) -> None:
         for key in cache.client.scan_iter(f"{prefix}:*"):
             cache.client.delete(key)
         cache.close()
+
+
+def test_report_is_written_at_shutdown(tmp_path: Path) -> None:
+    """``--report``: every row answered is counted, with the rate findings, once stopped."""
+    report = tmp_path / "report.json"
+    s = started(tmp_path, "--specs", str(EXAMPLE), "--report", str(report))
+    try:
+        rows = sum(s.stub.Correlate(_small_request(), timeout=30).rows for _ in range(3))
+    finally:
+        assert s.stop() == 0, s.text()
+    data = json.loads(report.read_text())
+    assert rows == 3 and data["items"] == 3 and data["by_signal"] == {"span": 3}
+    assert [sv["service"] for sv in data["services"]] == ["cartservice"]
+    assert "rate_findings" in data and "drift report written to" in s.text()
+
+
+def test_report_with_several_workers_is_a_usage_error(tmp_path: Path) -> None:
+    s = Sidecar(tmp_path, "--specs", str(EXAMPLE), "--workers", "2", "--report", "r.json")
+    assert s.proc.wait(60) == 2, s.text()
+    assert "--report needs --workers 1" in s.text()
