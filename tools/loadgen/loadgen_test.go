@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"net"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+func TestParsePhases(t *testing.T) {
+	got, err := parsePhases("4:20s, 1:500ms")
+	if err != nil || len(got) != 2 || got[0] != (phase{4, 20 * time.Second}) || got[1] != (phase{1, 500 * time.Millisecond}) {
+		t.Fatalf("parsePhases = %v, %v", got, err)
+	}
+	for _, bad := range []string{"", "4", "0:1s", "x:1s", "2:-1s", "2:soon"} {
+		if _, err := parsePhases(bad); err == nil {
+			t.Errorf("parsePhases(%q) accepted", bad)
+		}
+	}
+}
+
+func spansOf(td ptrace.Traces, f func(ptrace.Span)) {
+	rss := td.ResourceSpans()
+	for i := range rss.Len() {
+		sss := rss.At(i).ScopeSpans()
+		for j := range sss.Len() {
+			spans := sss.At(j).Spans()
+			for k := range spans.Len() {
+				f(spans.At(k))
+			}
+		}
+	}
+}
+
+func TestBuildBatchTilesTemplatesIntoExactlyNSpans(t *testing.T) {
+	td := buildBatch([]traceTemplate{builtinCheckout()}, 100)
+	if td.SpanCount() != 100 {
+		t.Fatalf("SpanCount = %d, want 100", td.SpanCount())
+	}
+	stampBatch(td, 0xCAFE, 7)
+	traces := map[[16]byte]int{}
+	spanIDs := map[[8]byte]bool{}
+	spansOf(td, func(s ptrace.Span) {
+		tid := s.TraceID()
+		if binary.BigEndian.Uint32(tid[0:4]) != 0xCAFE || binary.BigEndian.Uint32(tid[4:8]) != 7 {
+			t.Fatalf("trace id %x does not carry nonce and batch number", tid)
+		}
+		traces[tid]++
+		if spanIDs[s.SpanID()] {
+			t.Fatalf("span id %x repeats", s.SpanID())
+		}
+		spanIDs[s.SpanID()] = true
+		if s.EndTimestamp() < s.StartTimestamp() {
+			t.Fatalf("span ends before it starts")
+		}
+	})
+	per := len(builtinCheckout().Spans)
+	if want := (100 + per - 1) / per; len(traces) != want {
+		t.Fatalf("%d traces, want %d", len(traces), want)
+	}
+}
+
+func TestSinkCompletesABatchWhenAllItsSpansArrive(t *testing.T) {
+	const nonce, n, size = 0xBEEF, 3, 20
+	tr := newTracker(size)
+	done := tr.expect(n)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	ptraceotlp.RegisterGRPCServer(srv, &sink{nonce: nonce, tracker: tr, annotationKey: "behavior.correlation_status"})
+	go func() { _ = srv.Serve(lis) }()
+	defer srv.Stop()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := ptraceotlp.NewGRPCClient(conn)
+
+	td := buildBatch([]traceTemplate{builtinCheckout()}, size)
+	stampBatch(td, nonce, n)
+	marked := 0
+	spansOf(td, func(s ptrace.Span) {
+		if marked < 5 {
+			s.Attributes().PutStr("behavior.correlation_status", "ok")
+			marked++
+		}
+	})
+	// Deliver the batch in two parts, as a re-batching collector might.
+	first, second := ptrace.NewTraces(), ptrace.NewTraces()
+	td.ResourceSpans().At(0).CopyTo(first.ResourceSpans().AppendEmpty())
+	for i := 1; i < td.ResourceSpans().Len(); i++ {
+		td.ResourceSpans().At(i).CopyTo(second.ResourceSpans().AppendEmpty())
+	}
+	ctx := context.Background()
+	if _, err := client.Export(ctx, ptraceotlp.NewExportRequestFromTraces(first)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+		t.Fatal("batch completed before all its spans arrived")
+	default:
+	}
+	if _, err := client.Export(ctx, ptraceotlp.NewExportRequestFromTraces(second)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case annotated := <-done:
+		if annotated != marked {
+			t.Fatalf("annotated = %d, want %d", annotated, marked)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("batch never completed")
+	}
+}
