@@ -9,9 +9,13 @@ SERVICES := scripts/services/run.sh
 EXAMPLE_SPECS := examples/online-boutique/specs
 DATA := ../shared/data/online-boutique
 EVAL_DIR := .eval/seed7
+GO_PROCESSOR := processor/behaviorcorrelationprocessor
+# Go modules come from the module proxy only (no direct VCS fetches on these machines).
+export GOPROXY ?= https://proxy.golang.org
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo eval test unit integration lint format bench services-start services-stop clean
+.PHONY: help setup demo eval test unit integration lint format bench services-start services-stop clean \
+	proto collector go-lint go-test
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -24,29 +28,41 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed ## create .venv and install the sidecar with dev tools (idempotent)
 
-demo: setup ## validate the example spec, show its chain, replay the recorded Online Boutique data
+demo: setup collector ## the main path on loopback: sidecar + collector, Online Boutique data sent over OTLP
 	@echo "== spec validate $(EXAMPLE_SPECS)"
 	$(PY) -m sidecar spec validate $(EXAMPLE_SPECS)
-	@echo; echo "== spec show checkout:flow:PlaceOrder (node and its chain)"
-	$(PY) -m sidecar spec show $(EXAMPLE_SPECS) checkout:flow:PlaceOrder
-	@echo; echo "== replay $(DATA)/fault-currency-cpu (traces, logs, metrics; Nezha data, MIT)"
-	$(PY) -m sidecar replay --specs $(EXAMPLE_SPECS) \
-	  --input $(DATA)/fault-currency-cpu/traces.json --input $(DATA)/fault-currency-cpu/logs.json \
-	  --input $(DATA)/fault-currency-cpu/metrics.json \
-	  --output .demo/annotated.jsonl --report .demo/report.json
+	@echo
+	$(PY) scripts/demo/collector_demo.py --data $(DATA)
 
 eval: setup ## accuracy on labelled synthetic telemetry (correlation, per-kind drift, benign)
 	@test -f $(EVAL_DIR)/drifted/labels.jsonl || $(PY) -m sidecar.synth.telemetry $(EVAL_DIR) --seed 7 --traces 2000
 	$(PY) -m sidecar.evaluation $(EVAL_DIR)
 
 lint: setup ## ruff (lint + format check) and mypy --strict
-	$(VENV)/bin/ruff check sidecar tests
-	$(VENV)/bin/ruff format --check sidecar tests
+	$(VENV)/bin/ruff check sidecar tests scripts
+	$(VENV)/bin/ruff format --check sidecar tests scripts
 	$(VENV)/bin/mypy
 
 format: setup ## apply ruff formatting and safe fixes
-	$(VENV)/bin/ruff check --fix sidecar tests
-	$(VENV)/bin/ruff format sidecar tests
+	$(VENV)/bin/ruff check --fix sidecar tests scripts
+	$(VENV)/bin/ruff format sidecar tests scripts
+
+proto: setup ## regenerate the Python and Go stubs from proto/ (a test checks they are current)
+	scripts/proto/generate.sh
+
+collector: ## build bin/otelcol-behavior with ocb v0.161.0 (installs the builder; skips when up to date)
+	scripts/collector/build.sh
+
+GO_MODULES := $(GO_PROCESSOR) tools/loadgen
+
+go-lint: ## gofmt and go vet on the Go modules (processor, load generator)
+	@for m in $(GO_MODULES); do \
+	  echo "gofmt/vet $$m"; ( cd $$m && test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }; go vet ./... ) || exit 1; \
+	done
+
+go-test: ## Go unit tests (processor with the race detector and an in-process fake sidecar; load generator)
+	cd $(GO_PROCESSOR) && go test -race ./...
+	cd tools/loadgen && go test ./...
 
 services-start: ## start Redis, PostgreSQL and Neo4j on loopback (installs them if needed)
 	$(SERVICES) start
@@ -60,13 +76,15 @@ unit: setup ## unit tests only (no servers)
 integration: setup services-start ## integration tests against the real services
 	eval "$$($(SERVICES) env)" && $(PY) -m pytest tests/integration -q
 
-test: lint services-start ## everything: lint, unit and integration tests against real services
+test: lint go-lint go-test collector services-start ## everything: lint, Go tests, the collector build, unit and integration tests
 	eval "$$($(SERVICES) env)" && $(PY) -m pytest -q
 
-bench: setup ## benchmarks; prints ratios (results are kept in docs/benchmarks.md)
+bench: setup collector ## benchmarks; prints ratios (results are kept in docs/benchmarks.md)
 	$(PY) tests/bench/bench_spec_load.py
 	$(PY) tests/bench/bench_kernels.py
 	$(PY) tests/bench/bench_engine.py
+	$(PY) tests/bench/bench_sidecar_path.py
+	$(PY) tests/bench/bench_collector.py
 
 clean: ## remove build output and caches (keeps .venv and .services)
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .bench .eval .demo

@@ -10,6 +10,7 @@
     │   ├── IndexNotFound              no index under that hash / no current pointer
     │   ├── IndexCorrupt               payload undecodable, wrong schema, hash mismatch
     │   └── IndexCacheUnavailable      the cache (Redis) did not answer; transient
+    ├── ExportFailed                   a collector refused an OTLP export or did not answer
     └── TelemetryError                 telemetry the sidecar was given cannot be used
         ├── OtlpDecodeError            one OTLP document/message is malformed (where and why)
         └── ProjectionError            a processor request (CorrelateRequest) is malformed;
@@ -65,6 +66,15 @@ class IndexCacheUnavailable(SpecIndexError):
 
 class TelemetryError(BehaviorError):
     """Telemetry the sidecar was given cannot be used."""
+
+
+class ExportFailed(BehaviorError):
+    """A collector refused an OTLP export, or did not answer after the retries."""
+
+    def __init__(self, endpoint: str, reason: str) -> None:
+        self.endpoint = endpoint
+        self.reason = reason
+        super().__init__(f"export to {endpoint} failed: {reason}")
 
 
 class OtlpDecodeError(TelemetryError):

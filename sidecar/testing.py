@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import base64
-import math
 import struct
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 from typing import Any
 
 import numpy as np
-from google.protobuf.json_format import ParseDict
 from opentelemetry.proto.logs.v1.logs_pb2 import LogsData
 from opentelemetry.proto.metrics.v1.metrics_pb2 import MetricsData
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
+from sidecar.decode.otlp_message import to_message
 from sidecar.decode.otlp_proto import signal_of
 from sidecar.decode.proto_signals import FIELDS, plain
 from sidecar.decode.values import body_text, plain_text, point_mean
@@ -170,29 +168,9 @@ class _Projector:
         )  # fmt: skip
 
 
-_HEX_IDS = frozenset({"traceId", "spanId", "parentSpanId"})
-_JSON_MESSAGES = {"resourceSpans": TracesData, "resourceLogs": LogsData,
-                  "resourceMetrics": MetricsData}  # fmt: skip
-
-
 def otlp_json_to_proto(doc: dict[str, Any]) -> TracesData | LogsData | MetricsData:
-    """An OTLP JSON document as its protobuf message (hex ids to bytes, bare NaN/inf to text)."""
-
-    def protojson(value: Any, key: str = "") -> Any:
-        if isinstance(value, dict):
-            return {k: protojson(v, k) for k, v in value.items()}
-        if isinstance(value, list):
-            return [protojson(v) for v in value]
-        if key in _HEX_IDS and isinstance(value, str):
-            return base64.b64encode(bytes.fromhex(value)).decode()
-        if isinstance(value, float) and not math.isfinite(value):
-            return {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}[str(value)]
-        return value
-
-    (key,) = doc
-    message: TracesData | LogsData | MetricsData = _JSON_MESSAGES[key]()
-    ParseDict(protojson(doc), message)
-    return message
+    """An OTLP JSON document as its protobuf message (see ``decode.otlp_message``)."""
+    return to_message(doc)
 
 
 def project_otlp(

@@ -117,7 +117,10 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("kvlist non-finite", kv(("nan", d("NaN")), ("inf", d("Infinity")), ("ninf", d("-Infinity")))),
     ("kvlist nested", kv(("m", kv(("k", arr(i(1), s("x"), {})))), ("z", {}))),
     ("kvlist bytes", kv(("raw", b("AQID")))),
-    ("kvlist escapes", kv(('q"k', s('quote" back\\ nl\n cr\r tab\t bs\b ff\f \u0000 \u001f \u007f \u2028')))),
+    (
+        "kvlist escapes",
+        kv(('q"k', s('quote" back\\ nl\n cr\r tab\t bs\b ff\f \u0000 \u001f \u007f \u2028'))),
+    ),
     ("kvlist unicode", kv(("ключ", s("значение ✓")))),
     ("kvlist repeated key", kv(("a", i(1)), ("b", i(2)), ("a", i(3)))),
     ("kvlist in order given", kv(("z", i(1)), ("a", i(2)))),

@@ -173,18 +173,27 @@ def _write_report(report: DriftReport, pipeline: Pipeline, path: Path) -> None:
 
 
 def _warm_up(index: RuntimeIndex) -> None:
-    """Load the numba kernels before serving (the first batch would otherwise take ~1 s,
-    beyond the processor's timeout). A throwaway engine, so no window sees the probe."""
+    """Load the numba kernels before serving (a cold first batch takes ~0.5 s, beyond the
+    processor's timeout). The probe has what real batches have: a server span of a bound
+    operation and an unknown one (heuristics), a child span (parent join), a log record in
+    the span (log join) and a metric point with an exemplar. A throwaway engine, so no rate
+    window sees the probe."""
     probe = BatchBuilder(index.attribute_keys)
-    row = {
-        "signal": Signal.SPAN,
-        "trace_lo": 1,
-        "span_id": 1,
-        "kind": SpanKind.SERVER,
-        "name": probe.pool.code("sidecar warm-up probe"),
-    }
-    probe.add(row, {})
-    Engine(index).process(probe.build())
+    code = probe.pool.code
+    names = [op_id.rsplit(":", 1)[-1] for op_id in list(index.operations)[:1]]
+    span = {"signal": Signal.SPAN, "trace_lo": 1, "kind": SpanKind.SERVER, "start_ns": 1,
+            "end_ns": 2_000_000}  # fmt: skip
+    for i, name in enumerate([*names, "sidecar warm-up probe"], start=1):
+        probe.add({**span, "span_id": i, "name": code(name)}, {})
+    probe.add({**span, "span_id": 9, "parent_id": 1, "kind": SpanKind.CLIENT,
+               "name": code("warm-up child")}, {})  # fmt: skip
+    probe.add({"signal": Signal.LOG, "trace_lo": 1, "span_id": 1, "start_ns": 1,
+               "body": code("warm-up log")}, {})  # fmt: skip
+    probe.add({"signal": Signal.METRIC, "start_ns": 1, "name": code("warm.up"),
+               "ex_trace_lo": 1, "ex_span_id": 1}, {}, value=1.0)  # fmt: skip
+    engine = Engine(index)
+    for _ in range(2):
+        engine.process(probe.build())
 
 
 def _run_workers(
