@@ -16,11 +16,13 @@ from sidecar.correlate.heuristic import NameMatcher
 from sidecar.drift.classify import Drift, combine
 from sidecar.drift.privacy_check import PiiScanner, pii_exposure
 from sidecar.drift.rates import RateTracker
-from sidecar.drift.span_checks import ITEM_CHECKS, CheckContext, Finding
+from sidecar.drift.span_checks import ITEM_CHECKS, CheckContext, CheckMemo, Finding
 from sidecar.drift.trace_checks import call_edges, call_findings, retried_calls
 from sidecar.evidence.annotations import Annotations, evidence_ids
-from sidecar.evidence.batch import EvidenceBatch
+from sidecar.evidence.batch import I32, I64, EvidenceBatch
 from sidecar.spec_index.index import RuntimeIndex
+
+_EMPTY_RULES = (np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0, np.int64))
 
 
 @dataclass(slots=True)
@@ -41,6 +43,9 @@ class Engine:
         self.correlator = Correlator(index, heuristic=matcher, cache_size=shape_cache)
         self.pii = PiiScanner()
         self.rates = rates if rates is not None else RateTracker()
+        self.memo = CheckMemo()
+        #: (number of rule sets, label codes of their rules, their lengths, their starts).
+        self._rule_table: tuple[int, I32, I64, I64] = (-1, *_EMPTY_RULES)
 
     @property
     def index(self) -> RuntimeIndex:
@@ -54,7 +59,7 @@ class Engine:
     def process(self, batch: EvidenceBatch) -> EngineResult:
         """Correlate, check and classify one batch."""
         cols = self.correlator.correlate(batch)
-        ctx = CheckContext(batch, cols, self.correlator)
+        ctx = CheckContext(batch, cols, self.correlator, self.memo)
         findings = [check(ctx) for check in ITEM_CHECKS]
         findings.append(pii_exposure(ctx, self.pii))
         edges = call_edges(ctx)
@@ -70,21 +75,24 @@ class Engine:
     ) -> Annotations:
         c = self.correlator
         # Rule sets are few; expand them to per-row ragged arrays with one vectorised gather.
-        table = [c.labels.code(r) for rules in c.rule_sets for r in rules]
-        set_len = np.array([len(rules) for rules in c.rule_sets], np.int64)
-        set_start = np.zeros(len(set_len), np.int64)
-        np.cumsum(set_len[:-1], out=set_start[1:])
+        if self._rule_table[0] != len(c.rule_sets):
+            table = [c.labels.code(r) for rules in c.rule_sets for r in rules]
+            set_len = np.array([len(rules) for rules in c.rule_sets], np.int64)
+            set_start = np.zeros(len(set_len), np.int64)
+            np.cumsum(set_len[:-1], out=set_start[1:])
+            self._rule_table = (len(c.rule_sets), np.asarray(table, np.int32), set_len, set_start)
+        _, codes, set_len, set_start = self._rule_table
         lengths = set_len[cols.rule_set]
         offsets = np.zeros(len(batch) + 1, np.int64)
         np.cumsum(lengths, out=offsets[1:])
         gather = np.repeat(set_start[cols.rule_set] - offsets[:-1], lengths)
         gather += np.arange(int(offsets[-1]), dtype=np.int64)
-        flat = np.asarray(table, np.int32)[gather] if table else np.zeros(0, np.int32)
+        flat = codes[gather] if len(codes) else np.zeros(0, np.int32)
         return Annotations(
             labels=c.labels, spec_node=cols.node, context=cols.context, match_type=cols.match,
             confidence=cols.confidence, status=cols.status, drift_score=drift.score,
             drift_level=drift.level, drift_class=drift.cls, drift_kinds=drift.kinds,
             rule_offsets=offsets,
-            rule_codes=flat.astype(np.int32), evidence_id=evidence_ids(batch),
+            rule_codes=flat, evidence_id=evidence_ids(batch),
             spec_version=self.index.spec_hash,
         )  # fmt: skip

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -10,14 +10,10 @@ import numpy as np
 import numpy.typing as npt
 
 from sidecar.correlate.deterministic import SERVICE, Lookups, resolve
-from sidecar.correlate.joins import (
-    SpanMemory,
-    inheriting_rows,
-    parent_rows,
-    span_keys,
-)
+from sidecar.correlate.joins import SpanMemory, inheriting_rows, span_keys
+from sidecar.correlate.kernels import inherit_nodes, join_rows
 from sidecar.correlate.result import Correlation
-from sidecar.correlate.shapes import Shape, ShapeCache, shape_of, unique_shapes
+from sidecar.correlate.shapes import Shape, ShapeCache, shapes_of, unique_shapes
 from sidecar.evidence.annotations import CorrelationStatus, MatchType
 from sidecar.evidence.batch import EvidenceBatch, Signal, StringPool
 from sidecar.spec_index.index import RuntimeIndex
@@ -65,6 +61,7 @@ class Correlator:
         self.rule_sets: list[tuple[str, ...]] = [()]
         self._rule_set_codes: dict[tuple[str, ...], int] = {(): 0}
         self.cache = ShapeCache(cache_size)
+        self._codes: dict[Correlation, tuple[int, int, int, float, bool, int, int]] = {}
         self.memory = SpanMemory(span_memory)
         self.heuristic = heuristic
         self.set_index(index)
@@ -88,28 +85,43 @@ class Correlator:
         """Correlate every row of a batch."""
         first, inverse = unique_shapes(batch)
         per_shape = self._resolve_shapes(batch, first)
-        cols = self._broadcast(per_shape, inverse, parent_rows(batch))
-        self._inherit_from_parents(cols, inheriting_rows(batch))
-        keys = span_keys(batch.trace_hi, batch.trace_lo,
-                         np.where(batch.signal == Signal.SPAN, batch.span_id, 0))  # fmt: skip
-        self.memory.remember(keys, _pack(cols))
-        self._join(
-            batch,
-            cols,
-            batch.signal == Signal.LOG,
-            span_keys(batch.trace_hi, batch.trace_lo, batch.span_id),
-            "join.span",
+        is_span = batch.signal == Signal.SPAN
+        all_spans = bool(is_span.all())
+        own = span_keys(
+            batch.trace_hi,
+            batch.trace_lo,
+            batch.span_id if all_spans else np.where(is_span, batch.span_id, 0),
         )
-        self._join(batch, cols, batch.signal == Signal.METRIC,
-                   span_keys(batch.ex_trace_hi, batch.ex_trace_lo, batch.ex_span_id),
-                   "join.exemplar")  # fmt: skip
+        parent = span_keys(
+            batch.trace_hi,
+            batch.trace_lo,
+            batch.parent_id if all_spans else np.where(is_span, batch.parent_id, 0),
+        )
+        cols = self._broadcast(per_shape, inverse, join_rows(own, parent))
+        self._inherit_from_parents(cols, inheriting_rows(batch))
+        self.memory.remember(own, _pack(cols))
+        if not all_spans:
+            self._join(
+                batch,
+                cols,
+                batch.signal == Signal.LOG,
+                lambda: span_keys(batch.trace_hi, batch.trace_lo, batch.span_id),
+                "join.span",
+            )
+            self._join(
+                batch,
+                cols,
+                batch.signal == Signal.METRIC,
+                lambda: span_keys(batch.ex_trace_hi, batch.ex_trace_lo, batch.ex_span_id),
+                "join.exemplar",
+            )
         self._finish_status(batch, cols)
-        return cols
+        return cols  # fmt: skip
 
     def _resolve_shapes(
         self, batch: EvidenceBatch, first: npt.NDArray[np.int64]
     ) -> list[Correlation]:
-        shapes = [shape_of(batch, int(row)) for row in first]
+        shapes = shapes_of(batch, first)
         results: list[Correlation | None] = []
         pending: list[int] = []
         for i, shape in enumerate(shapes):
@@ -141,21 +153,37 @@ class Correlator:
         parents: npt.NDArray[np.int64],
     ) -> CorrelationColumns:  # fmt: skip
         n = len(parents)
-        code = self.labels.code
-        node = np.array([code(c.node) for c in per_shape], np.int32)
-        ctx = np.array([code(c.context) for c in per_shape], np.int32)
-        match = np.array([int(c.match) for c in per_shape], np.uint8)
-        conf = np.array([c.confidence for c in per_shape], np.float32)
-        ignored = np.array([c.ignored for c in per_shape], np.bool_)
-        rules = np.array([self.rule_set(c.rules) for c in per_shape], np.int32)
-        reason = np.array([code(c.reason or "") for c in per_shape], np.int32)
         if n == 0:
             inverse = np.zeros(0, np.int64)
+        memo = self._codes
+        if any(c not in memo for c in per_shape):
+            self._memoise(per_shape)
+        node, ctx, match, conf, ignored, rules, reason = (
+            zip(*[memo[c] for c in per_shape], strict=True) if per_shape else [()] * 7
+        )
         return CorrelationColumns(
-            node=node[inverse], context=ctx[inverse], match=match[inverse],
-            confidence=conf[inverse], status=np.zeros(n, np.uint8), ignored=ignored[inverse],
-            rule_set=rules[inverse], reason=reason[inverse], parents=parents,
+            node=np.array(node, np.int32)[inverse], context=np.array(ctx, np.int32)[inverse],
+            match=np.array(match, np.uint8)[inverse],
+            confidence=np.array(conf, np.float32)[inverse], status=np.zeros(n, np.uint8),
+            ignored=np.array(ignored, np.bool_)[inverse],
+            rule_set=np.array(rules, np.int32)[inverse],
+            reason=np.array(reason, np.int32)[inverse], parents=parents,
         )  # fmt: skip
+
+    def _memoise(self, per_shape: list[Correlation]) -> None:
+        """Remember each correlation's columns as numbers (label and rule-set codes); labels and
+        rule sets are never renumbered, so the codes hold for the correlator's life. New codes
+        are handed out column by column, in shape order (the label order stays the same)."""
+        if len(self._codes) + len(per_shape) > self.cache.capacity:
+            self._codes.clear()
+        code = self.labels.code
+        node = [code(c.node) for c in per_shape]
+        ctx = [code(c.context) for c in per_shape]
+        rules = [self.rule_set(c.rules) for c in per_shape]
+        reason = [code(c.reason or "") for c in per_shape]
+        for i, c in enumerate(per_shape):
+            self._codes[c] = (node[i], ctx[i], int(c.match), c.confidence, c.ignored, rules[i],
+                              reason[i])  # fmt: skip
 
     def _inherit_from_parents(
         self, cols: CorrelationColumns, inheriting: npt.NDArray[np.bool_]
@@ -164,27 +192,20 @@ class Correlator:
         parents = cols.parents
         todo = inheriting & (cols.node == 0) & ~cols.ignored & (parents >= 0)
         rule = self.rule_set(("graph.parent",))
-        factor = np.float32(JOIN_FACTOR["graph.parent"])
-        for _ in range(_MAX_DEPTH):
-            rows = np.flatnonzero(todo)
-            if len(rows) == 0:
-                break
-            p = parents[rows]
-            ready = cols.node[p] != 0
-            if not ready.any():
-                break
-            r, p = rows[ready], p[ready]
-            cols.node[r] = cols.node[p]
-            cols.context[r] = cols.context[p]
-            cols.confidence[r] = cols.confidence[p] * factor
-            cols.match[r] = MatchType.HEURISTIC
-            cols.rule_set[r] = rule
-            todo[r] = False
+        if not todo.any():
+            return
+        done = inherit_nodes(parents, todo, (cols.node, cols.context, cols.confidence),
+                             factor=JOIN_FACTOR["graph.parent"], max_depth=_MAX_DEPTH)  # fmt: skip
+        cols.match[done] = MatchType.HEURISTIC
+        cols.rule_set[done] = rule
 
     def _join(
         self, batch: EvidenceBatch, cols: CorrelationColumns, rows_mask: npt.NDArray[np.bool_],
-        keys: npt.NDArray[np.uint64], rule_id: str,
+        make_keys: Callable[[], npt.NDArray[np.uint64]], rule_id: str,
     ) -> None:  # fmt: skip
+        if not rows_mask.any():
+            return
+        keys = make_keys()
         todo = np.flatnonzero(rows_mask & (cols.node == 0) & ~cols.ignored & (keys != 0))
         if len(todo) == 0:
             return

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from sidecar.correlate.kernels import mix_columns, unique_rows
 from sidecar.evidence.batch import EvidenceBatch
-from sidecar.evidence.hashing import SEED, mix64
+from sidecar.evidence.hashing import SEED
 
 #: Batch columns that decide a correlation.
 SHAPE_COLUMNS = (
@@ -45,23 +46,28 @@ def unique_shapes(
     n = len(batch)
     if n == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    h = np.full(n, SEED, np.uint64)
-    with np.errstate(over="ignore"):
-        for col in shape_columns(batch):
-            # A column that is empty on every row adds nothing within this batch (hashes only
-            # need to agree within one batch; the cache is keyed by the strings).
-            if col.any():
-                h = mix64(h ^ col.astype(np.uint64))
-    _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
-    return first.astype(np.int64), inverse.reshape(-1).astype(np.int64)
+    # A column that is empty on every row adds nothing within this batch (hashes only need to
+    # agree within one batch; the cache is keyed by the strings).
+    h = mix_columns(int(SEED), [col for col in shape_columns(batch) if col.any()], n)
+    return unique_rows(h)
 
 
 def shape_of(batch: EvidenceBatch, row: int) -> Shape:
     """The shape of one row as strings (the cache key across batches and string pools)."""
-    pool = batch.pool
-    values = [pool[int(getattr(batch, c)[row])] for c in SHAPE_COLUMNS[2:]]
-    values += [pool[int(batch.attr[a][row])] if a in batch.attr else "" for a in SHAPE_ATTRIBUTES]
-    return (str(int(batch.signal[row])), str(int(batch.kind[row])), *values)
+    return shapes_of(batch, np.array([row], np.int64))[0]
+
+
+def shapes_of(batch: EvidenceBatch, rows: npt.NDArray[np.int64]) -> list[Shape]:
+    """The shapes of some rows as strings (one gather per column, then pool lookups)."""
+    values = batch.pool.values
+    texts = [[values[c] for c in getattr(batch, name)[rows].tolist()] for name in SHAPE_COLUMNS[2:]]
+    empty = [""] * len(rows)
+    texts += [
+        [values[c] for c in batch.attr[a][rows].tolist()] if a in batch.attr else empty
+        for a in SHAPE_ATTRIBUTES
+    ]
+    heads = zip(batch.signal[rows].tolist(), batch.kind[rows].tolist(), strict=True)
+    return [(str(s), str(k), *rest) for (s, k), *rest in zip(heads, *texts, strict=True)]
 
 
 @dataclass(slots=True)

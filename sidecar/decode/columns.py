@@ -210,7 +210,15 @@ class Columns:
         if lengths.sum() != n or (len(lengths) and self._run_rows[0] != 0):
             raise AssertionError("resource runs do not cover the rows")
         service = np.repeat(codes[:, 0], lengths)
-        dense = {k: np.repeat(codes[:, 1 + j], lengths) for j, k in enumerate(self.attribute_keys)}
+        # Most keys are on no resource and on few items: their columns share one read-only
+        # zero column until a hit is written (``_scatter`` copies it then).
+        used = cast("list[bool]", codes.any(axis=0).tolist())
+        zero = np.zeros(n, np.int32)
+        zero.flags.writeable = False
+        dense = {
+            k: np.repeat(codes[:, 1 + j], lengths) if used[1 + j] else zero
+            for j, k in enumerate(self.attribute_keys)
+        }
         return service, dense
 
     def _scatter(self, n: int, dense: dict[str, I32]) -> dict[str, I32]:
@@ -220,7 +228,12 @@ class Columns:
         # Worst-ranked keys first, so the best key present on an item is written last.
         for slot, rows, codes in sorted(self._hits, key=lambda h: -targets[h[0]][1]):
             column = targets[slot][0]
-            target = dense[column[5:]] if column.startswith("attr:") else bound[column]
+            if column.startswith("attr:"):
+                target = dense[column[5:]]
+                if not target.flags.writeable:  # the shared zero column
+                    target = dense[column[5:]] = np.zeros(n, np.int32)
+            else:
+                target = bound[column]
             target[rows] = codes
         return bound
 

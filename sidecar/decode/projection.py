@@ -17,6 +17,7 @@ Anything malformed raises :class:`ProjectionError` naming the field; nothing is 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import cast
 
 import numpy as np
@@ -80,11 +81,15 @@ def decode_projection(
         raise ProjectionError("signal", f"{int(request.signal)} is not spans (1), logs (2) or "
                               "metrics (3)")  # fmt: skip
     n = int(request.rows)
-    strings = request.strings
+    strings = list(request.strings)  # one conversion of the table to Python strings
     if not strings or strings[0] != "":
         raise ProjectionError("strings", 'strings[0] must be "" (code 0 means absent)')
-    cols = _ProjectedColumns(attribute_keys, pool)
-    remap = np.fromiter(map(cols.pool.code, strings), np.int32, len(strings))
+    table = StringPool.of_table(strings) if pool is None else None
+    cols = _ProjectedColumns(attribute_keys, pool if table is None else table)
+    if table is not None:  # the request's table is the pool: codes stay as they are
+        remap = np.arange(len(strings), dtype=np.int32)
+    else:
+        remap = np.fromiter(map(cols.pool.code, strings), np.int32, len(strings))
     raw = {f: _packed(getattr(request, f), f, dtype, width, n) for f, (dtype, width) in
            _WIDTHS.items()}  # fmt: skip
     wanted = _SIGNAL_COLUMNS[signal]
@@ -172,12 +177,19 @@ class _ProjectedColumns(Columns):
         chosen = np.flatnonzero((which >= 0) & (values != 0))
         if not len(chosen):
             return
-        rows = np.repeat(np.arange(len(counts), dtype=np.int64), self._counts)[chosen]
-        which = which[chosen]
-        for i in np.flatnonzero(np.bincount(which, minlength=len(slot_keys))).tolist():
-            mine = which == i  # entry order kept: a repeated key's last entry wins
+        rows = np.repeat(np.arange(len(counts), dtype=np.int32), self._counts)[chosen]
+        # Group the chosen entries by key with one stable (radix) sort; entry order is kept
+        # within a key, so a repeated key's last entry wins.
+        which = which[chosen].astype(np.int16 if len(slot_keys) < 2**15 else np.int32)
+        order = np.argsort(which, kind="stable")
+        ends = np.cumsum(np.bincount(which, minlength=len(slot_keys))).tolist()
+        for i, (start, stop) in enumerate(zip([0, *ends[:-1]], ends, strict=True)):
+            if start == stop:
+                continue
+            mine = order[start:stop]
+            key_rows, key_values = rows[mine].astype(np.int64), values[chosen[mine]]
             for slot in self._slots[slot_keys[i]]:
-                self._hits.append((slot, rows[mine], values[chosen[mine]]))
+                self._hits.append((slot, key_rows, key_values))
 
 
 def _packed(
@@ -265,18 +277,16 @@ def _attributes(
 
 
 def _numbers(codes: npt.NDArray[np.uint32], types: U8, strings: Sequence[str], field: str) -> F64:
-    """Each value's number by its type, parsing each distinct text once."""
-    out = np.full(len(codes), NAN)
+    """Each value's number by its type, parsing each distinct text once (and remembering it
+    across requests: the same texts recur)."""
     typed = (types == _INT) | (types == _DOUBLE)
     numeric = typed | (types == _STRING)
     if not numeric.any():
-        return out
-    table = np.full(len(strings), NAN)
-    need = np.zeros(len(strings), np.bool_)
-    need[codes[numeric]] = True
-    for code in np.flatnonzero(need).tolist():
-        table[code] = _text_number(strings[code])
-    out[numeric] = table[codes[numeric]]
+        return np.full(len(codes), NAN)
+    table = np.fromiter(map(_text_number, strings), np.float64, len(strings))
+    out: F64 = table[codes]
+    if not numeric.all():
+        out[~numeric] = NAN
     unparsed = typed & np.isnan(out)
     if unparsed.any():  # an int or double whose text is no number (NaN's own text is fine)
         for code in np.unique(codes[unparsed]).tolist():
@@ -290,6 +300,7 @@ def _numbers(codes: npt.NDArray[np.uint32], types: U8, strings: Sequence[str], f
 _NUMBER_START = frozenset("0123456789+-.iInN")
 
 
+@lru_cache(maxsize=1 << 16)
 def _text_number(text: str) -> float:
     """``text_number``, skipping the parse when the first character rules a number out."""
     head = text[:1]

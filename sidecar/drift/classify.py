@@ -47,8 +47,10 @@ def combine(
     kinds = np.zeros(n, np.uint32)
     score = np.zeros(n, np.float32)
     for kind, mask, kind_score in findings:
-        kinds[mask] |= np.uint32(DRIFT_KIND_BIT[kind])
-        np.maximum(score, np.where(mask, kind_score, 0), out=score)
+        if not mask.any():
+            continue  # most checks find nothing in most batches
+        np.bitwise_or(kinds, np.uint32(DRIFT_KIND_BIT[kind]), out=kinds, where=mask)
+        np.maximum(score, kind_score, out=score, where=mask)
     level = np.full(n, DriftLevel.NONE, np.uint8)
     level[score >= SUMMARIZE] = DriftLevel.LOW
     level[score >= ALERT] = DriftLevel.MEDIUM

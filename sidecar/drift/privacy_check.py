@@ -17,7 +17,6 @@ from sidecar.drift.pii import (
     ALL_DETECTORS,
     Detector,
     detectors_named,
-    key_flags,
     row_flags,
     scan_pool,
 )
@@ -34,14 +33,16 @@ class PiiScanner:
 
     def flags(self, values: list[str], detectors: Detector) -> npt.NDArray[np.uint8]:
         """Detector bits per string, scanning only strings not seen before."""
+        known = list(map(self._seen.get, values))
+        if None not in known:
+            return np.array(known, np.uint8)
         out = np.zeros(len(values), np.uint8)
         fresh: list[int] = []
-        for i, v in enumerate(values):
-            known = self._seen.get(v)
-            if known is None:
+        for i, k in enumerate(known):
+            if k is None:
                 fresh.append(i)
             else:
-                out[i] = known
+                out[i] = k
         if fresh:
             bits = scan_pool([values[i] for i in fresh], detectors)
             self.scanned += len(fresh)
@@ -59,13 +60,21 @@ def pii_exposure(ctx: CheckContext, scanner: PiiScanner) -> Finding:
     names = {d for rule in privacy for d in rule.detectors}
     detectors = detectors_named(names) if names else ALL_DETECTORS
     pool = b.pool.values
-    used = np.unique(np.concatenate([b.attr_values, b.body]))
-    used = used[used != 0]
+    used = np.zeros(len(pool), np.bool_)
+    used[b.attr_values] = True
+    used[b.body] = True
+    used[0] = False
+    codes = np.flatnonzero(used)
     value_flags = np.zeros(len(pool), np.uint8)
-    if len(used):
-        value_flags[used] = scanner.flags([pool[int(c)] for c in used], detectors)
-    pii_keys = {k for rule in privacy for k in rule.pii_attributes}
-    keys = key_flags(pool, pii_keys) if pii_keys else np.zeros(len(pool), np.uint8)
+    if len(codes):
+        value_flags[codes] = scanner.flags([pool[c] for c in codes.tolist()], detectors)
+    keys = np.zeros(len(pool), np.uint8)
+    for key in {k for rule in privacy for k in rule.pii_attributes}:
+        code = b.pool.find(key)
+        if code >= 0:
+            keys[code] = Detector.CONFIGURED_KEY
+    if not value_flags.any() and not keys.any():
+        return fact("pii_exposure", np.zeros(len(b), np.bool_))  # nothing PII-shaped at all
     flags = row_flags(b.attr_offsets, b.attr_keys, b.attr_values, value_flags, keys, body=b.body)
     mask = (flags != 0) & ~ctx.cols.ignored
     return fact("pii_exposure", mask)

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from sidecar.correlate.kernels import unique_rows
 from sidecar.drift.baseline import (
     BaselineLearner,
     BaselineProfile,
@@ -41,11 +42,20 @@ from sidecar.drift.baseline import (
     compare,
 )
 from sidecar.drift.span_checks import CheckContext, Finding
-from sidecar.drift.windows import WindowFinding, WindowSnapshot, WindowState, fraction_above
+from sidecar.drift.windows import (
+    WindowFinding,
+    WindowSnapshot,
+    WindowState,
+    evaluate_snapshot,
+    fraction_above,
+)
 from sidecar.evidence.batch import Signal, SpanKind, Status
 from sidecar.spec_index.index import BudgetEntry
 
 KINDS = ("latency_budget", "error_budget", "baseline_shift")
+#: Kinds of the calling side (client, producer), as a lookup table over kind codes.
+_CALLING = np.zeros(256, np.int64)
+_CALLING[[SpanKind.CLIENT, SpanKind.PRODUCER]] = 1
 #: A baseline shift marks items only at alert strength; weaker shifts stay in the report's
 #: rate findings.
 SHIFT_MARK = 0.70
@@ -152,6 +162,9 @@ class RateTracker:
     evaluated: set[int] = field(default_factory=set)
     _series: dict[str, int] = field(default_factory=dict)
     _windows: WindowState | None = None
+    _budget_key: tuple[int, int] = (0, -1)
+    _budget_cache: dict[int, BudgetEntry] = field(default_factory=dict)
+    _budget_nodes: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -162,12 +175,12 @@ class RateTracker:
         self, ctx: CheckContext, rows: npt.NDArray[np.int64]
     ) -> npt.NDArray[np.int32]:
         b, cols, labels = ctx.batch, ctx.cols, ctx.correlator.labels
-        calling = np.isin(b.kind[rows], np.array([SpanKind.CLIENT, SpanKind.PRODUCER], np.int8))
+        calling = _CALLING[b.kind[rows].view(np.uint8)]
         key = (cols.node[rows].astype(np.int64) << 32) | (b.service[rows].astype(np.int64) << 1)
-        key |= calling.astype(np.int64)
-        uniq, inverse = np.unique(key, return_inverse=True)
-        codes = np.empty(len(uniq), np.int32)
-        for i, k in enumerate(uniq.tolist()):
+        key |= calling
+        first, inverse = unique_rows(key)
+        codes = np.empty(len(first), np.int32)
+        for i, k in enumerate(key[first].tolist()):
             name = (f"{labels[k >> 32]}|{b.pool[(k >> 1) & 0x7FFFFFFF]}|"
                     f"{'call' if k & 1 else 'own'}")  # fmt: skip
             code = self._series.get(name)
@@ -175,7 +188,7 @@ class RateTracker:
                 code = self._series[name] = len(self.series_ids)
                 self.series_ids.append(name)
             codes[i] = code
-        out: npt.NDArray[np.int32] = codes[inverse.reshape(-1)]
+        out: npt.NDArray[np.int32] = codes[inverse]
         return out
 
     def check(self, ctx: CheckContext, exclude: npt.NDArray[np.bool_] | None = None
@@ -205,12 +218,17 @@ class RateTracker:
         return [(k, batch.masks[k], batch.scores[k]) for k in KINDS]
 
     def _budgets(self, ctx: CheckContext) -> dict[int, BudgetEntry]:
+        key = (id(ctx.index), len(self.series_ids))
+        if self._budget_key == key:
+            return self._budget_cache
         out: dict[int, BudgetEntry] = {}
         for code, name in enumerate(self.series_ids):
             node, _, side = name.split("|")
             op = ctx.index.operations.get(node)
             if side == "own" and op is not None and op.budget is not None:
                 out[code] = op.budget
+        self._budget_key, self._budget_cache = key, out
+        self._budget_nodes = np.array(sorted(out), np.int64)
         return out
 
     def _step(self, ctx: CheckContext, batch: _BatchRows) -> None:
@@ -222,8 +240,13 @@ class RateTracker:
         for lo, hi in itertools.pairwise(bounds.tolist()):
             windows.observe(batch.series[lo:hi], batch.t[lo:hi], batch.dur[lo:hi],
                             batch.err[lo:hi])  # fmt: skip
-            breached = self._judge_budgets(batch, windows.evaluate(budgets))
             snap = windows.snapshot()
+            found: list[WindowFinding] = []
+            if snap is not None:
+                # Every series with enough samples is evaluated; only budgeted ones can breach.
+                self.evaluated.update(np.flatnonzero(snap.counts >= windows.min_samples).tolist())
+                found = evaluate_snapshot(snap, budgets, windows.min_samples, self._budget_nodes)
+            breached = self._judge_budgets(batch, found)
             if self.baseline is not None and snap is not None:
                 self._judge_shifts(batch, snap, budgets, breached)
 

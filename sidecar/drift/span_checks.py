@@ -8,15 +8,17 @@ or per distinct string, not per row in Python.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 from sidecar.correlate.correlator import CorrelationColumns, Correlator
+from sidecar.correlate.kernels import unique_rows
 from sidecar.evidence.batch import EvidenceBatch, Signal, SpanKind, StringPool
-from sidecar.spec.expr import ExpressionError, compile_assertion
+from sidecar.spec.expr import Assertion, ExpressionError, compile_assertion
 from sidecar.spec_index.index import RuntimeIndex
 
 Mask = npt.NDArray[np.bool_]
@@ -31,13 +33,99 @@ _OWN_SPAN_RULES = frozenset({"sea.spec_node", "sea.flow", "bind.span_name", "bin
                              "bind.http", "bind.messaging", "heuristic.name"})  # fmt: skip
 
 
+#: Kinds of the calling side of a call (client, producer) and of entry points (server,
+#: consumer), as lookup tables over kind codes (index with ``kind.view(np.uint8)``).
+CALLING_KINDS = np.zeros(256, np.bool_)
+CALLING_KINDS[[SpanKind.CLIENT, SpanKind.PRODUCER]] = True
+_ENTRY = np.zeros(256, np.bool_)
+_ENTRY[[SpanKind.SERVER, SpanKind.CONSUMER]] = True
+_VERDICTS = 65_536
+
+
+class CheckMemo:
+    """What the checks derive from the index, the correlator's labels and rule sets, and
+    policy verdicts, kept across batches (labels and rule sets only grow, so tables over
+    their codes stay valid until they grow or the index changes)."""
+
+    def __init__(self) -> None:
+        self._key: tuple[int, int] = (0, -1)
+        self.deprecated = np.zeros(0, np.bool_)
+        #: attribute key -> per label code: the node's operation requires / forbids it.
+        self.required: dict[str, npt.NDArray[np.bool_]] = {}
+        self.forbidden: dict[str, npt.NDArray[np.bool_]] = {}
+        self.own_sets = np.zeros(0, np.bool_)
+        self.assertions: dict[str, Assertion | None] = {}
+        self.verdicts: OrderedDict[tuple[str, tuple[str | None, ...]], bool] = OrderedDict()
+
+    def node_tables(self, index: RuntimeIndex, labels: StringPool) -> CheckMemo:
+        """Bring the per-label tables up to date with the index and the labels."""
+        key = (id(index), len(labels))
+        if key == self._key:
+            return self
+        n = len(labels)
+        self.deprecated = np.zeros(n, np.bool_)
+        self.required, self.forbidden = {}, {}
+        for code, label in enumerate(labels.values):
+            entry = index.nodes.get(label) if code else None
+            if entry is not None and entry.deprecated:
+                self.deprecated[code] = True
+            op = index.operations.get(label) if code else None
+            if op is None:
+                continue
+            for table, keys in ((self.required, op.required_attributes),
+                                (self.forbidden, op.forbidden_attributes)):  # fmt: skip
+                for k in keys:
+                    if k not in table:
+                        table[k] = np.zeros(n, np.bool_)
+                    table[k][code] = True
+        self._key = key
+        return self
+
+    def own_rule_sets(self, rule_sets: list[tuple[str, ...]]) -> npt.NDArray[np.bool_]:
+        """Per rule-set code: does it make a row its operation's own span."""
+        if len(self.own_sets) != len(rule_sets):
+            self.own_sets = np.array([bool(set(r) & _OWN_SPAN_RULES) for r in rule_sets],
+                                     np.bool_)  # fmt: skip
+        return self.own_sets
+
+    def assertion(self, text: str) -> Assertion | None:
+        """The compiled assertion (None when it does not compile)."""
+        if text not in self.assertions:
+            try:
+                self.assertions[text] = compile_assertion(text)
+            except ExpressionError:
+                self.assertions[text] = None  # the index is validated at compile time
+        return self.assertions[text]
+
+    def verdict(self, assertion: Assertion, values: tuple[str | None, ...]) -> bool:
+        """Whether the assertion is false for these attribute values (None: absent)."""
+        key = (assertion.text, values)
+        found = self.verdicts.get(key)
+        if found is None:
+            found = self.verdicts[key] = assertion.evaluate({
+                k: _typed(v) for k, v in zip(assertion.attribute_keys, values, strict=True)
+                if v is not None
+            }) is False  # fmt: skip
+            if len(self.verdicts) > _VERDICTS:
+                self.verdicts.popitem(last=False)
+        return found
+
+
 @dataclass(slots=True)
 class CheckContext:
-    """What every check may read: the batch, its correlation and the index."""
+    """What every check may read: the batch, its correlation and the index.
+
+    Derived masks and tables are computed once per batch (several checks share them).
+    """
 
     batch: EvidenceBatch
     cols: CorrelationColumns
     correlator: Correlator
+    memo: CheckMemo = field(default_factory=CheckMemo)
+    _own: Mask | None = None
+    _services: npt.NDArray[np.bool_] | None = None
+    _signals: frozenset[int] | None = None
+    _own_nodes: tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]] | None = None
 
     @property
     def index(self) -> RuntimeIndex:
@@ -48,6 +136,22 @@ class CheckContext:
         """Codes of the given strings in a pool (absent strings are skipped)."""
         return np.array([c for v in values if (c := pool.find(v)) >= 0], np.int32)
 
+    def has(self, signal: Signal) -> bool:
+        """Whether the batch holds rows of a signal."""
+        if self._signals is None:
+            counts = np.bincount(self.batch.signal, minlength=3)
+            self._signals = frozenset(np.flatnonzero(counts).tolist())
+        return int(signal) in self._signals
+
+    def known_services(self) -> npt.NDArray[np.bool_]:
+        """Per pool code: a service.name the spec places in a context."""
+        if self._services is None:
+            pool = self.batch.pool
+            table = np.zeros(len(pool), np.bool_)
+            table[self.codes_of(set(self.index.services), pool)] = True
+            self._services = table
+        return self._services
+
     def node_rows(self) -> Iterator[tuple[str, Mask]]:
         """(node id, rows correlated to it) for every node present in the batch."""
         labels = self.correlator.labels
@@ -57,23 +161,42 @@ class CheckContext:
 
     def own_span_rows(self) -> Mask:
         """Span rows that are an operation's own span (not inherited through the graph)."""
-        own_sets = np.array(
-            [bool(set(r) & _OWN_SPAN_RULES) for r in self.correlator.rule_sets], np.bool_
-        )
-        # Client and producer spans are the calling side: the operation's attributes and
-        # policies apply to the span that implements it (server, consumer).
-        calling = np.isin(self.batch.kind, np.array([SpanKind.CLIENT, SpanKind.PRODUCER], np.int8))
-        mask: Mask = (self.batch.signal == Signal.SPAN) & ~calling & own_sets[self.cols.rule_set]
-        return mask
+        if self._own is None:
+            own_sets = self.memo.own_rule_sets(self.correlator.rule_sets)
+            # Client and producer spans are the calling side: the operation's attributes and
+            # policies apply to the span that implements it (server, consumer).
+            calling = CALLING_KINDS[self.batch.kind.view(np.uint8)]
+            mask: Mask = own_sets[self.cols.rule_set] & ~calling
+            if not self.has(Signal.SPAN):
+                mask[:] = False
+            elif self.has(Signal.LOG) or self.has(Signal.METRIC):
+                mask &= self.batch.signal == Signal.SPAN
+            self._own = mask
+        return self._own
+
+    def own_nodes(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]:
+        """The rows of :meth:`own_span_rows` and their node codes."""
+        if self._own_nodes is None:
+            rows = np.flatnonzero(self.own_span_rows())
+            self._own_nodes = rows, self.cols.node[rows]
+        return self._own_nodes
+
+    def tables(self) -> CheckMemo:
+        """The per-label tables for this batch's index and labels."""
+        return self.memo.node_tables(self.index, self.correlator.labels)
 
 
 def fact(kind: str, mask: Mask) -> Finding:
     """A finding on facts the item carries itself: fixed certainty where it holds."""
+    if not mask.any():
+        return kind, mask, np.zeros(len(mask), np.float32)
     return kind, mask, np.where(mask, FACT, 0).astype(np.float32)
 
 
 def linked(kind: str, mask: Mask, confidence: Score) -> Finding:
     """A finding that depends on the correlation: as certain as the link is."""
+    if not mask.any():
+        return kind, mask, np.zeros(len(mask), np.float32)
     return kind, mask, np.where(mask, confidence, 0).astype(np.float32)
 
 
@@ -84,65 +207,71 @@ def _zeros(n: int) -> tuple[Mask, Score]:
 def unknown_service(ctx: CheckContext) -> Finding:
     """Telemetry from a service.name the spec does not place in any context."""
     b = ctx.batch
-    known = ctx.codes_of(set(ctx.index.services), b.pool)
-    mask = (b.service != 0) & ~np.isin(b.service, known) & ~ctx.cols.ignored
+    mask = (b.service != 0) & ~ctx.known_services()[b.service] & ~ctx.cols.ignored
     return fact("unknown_service", mask)
 
 
 def undeclared_operation(ctx: CheckContext) -> Finding:
     """An entry point (server/consumer span) of a spec'd service that matches no operation."""
     b, c = ctx.batch, ctx.cols
-    known = ctx.codes_of(set(ctx.index.services), b.pool)
-    entry = np.isin(b.kind, np.array([SpanKind.SERVER, SpanKind.CONSUMER], np.int8))
-    mask = (b.signal == Signal.SPAN) & entry & (c.node == 0) & ~c.ignored
-    mask &= np.isin(b.service, known)
+    if not ctx.has(Signal.SPAN):
+        return fact("undeclared_operation", np.zeros(len(b), np.bool_))
+    mask = _ENTRY[b.kind.view(np.uint8)] & (c.node == 0) & ~c.ignored
+    mask &= ctx.known_services()[b.service]
+    if ctx.has(Signal.LOG) or ctx.has(Signal.METRIC):
+        mask &= b.signal == Signal.SPAN
     return fact("undeclared_operation", mask)
 
 
 def deprecated_operation(ctx: CheckContext) -> Finding:
     """Use of an operation the spec marks deprecated."""
-    mask, _ = _zeros(len(ctx.batch))
-    for node, rows in ctx.node_rows():
-        entry = ctx.index.nodes.get(node)
-        if entry is not None and entry.deprecated:
-            mask |= rows & (ctx.batch.signal == Signal.SPAN)
+    b = ctx.batch
+    deprecated = ctx.tables().deprecated
+    if not ctx.has(Signal.SPAN) or not deprecated.any():
+        return linked("deprecated_operation", np.zeros(len(b), np.bool_), ctx.cols.confidence)
+    mask = deprecated[ctx.cols.node] & (b.signal == Signal.SPAN)
     return linked("deprecated_operation", mask, ctx.cols.confidence)
 
 
-def _attribute_check(ctx: CheckContext, kind: str, pick: Callable[[str], tuple[str, ...]],
+def _attribute_check(ctx: CheckContext, kind: str, tables: dict[str, npt.NDArray[np.bool_]],
                      present: bool) -> Finding:  # fmt: skip
+    """Own spans of nodes whose operation lists a key, where the key is (not) present."""
     b = ctx.batch
-    mask, _ = _zeros(len(b))
-    own = ctx.own_span_rows()
-    absent = np.zeros(len(b), np.int32)
-    for node, rows in ctx.node_rows():
-        op = ctx.index.operations.get(node)
-        if op is None:
-            continue
-        own_rows = rows & own
-        for key in pick(node):
-            column = b.attr.get(key, absent)
-            mask |= own_rows & ((column != 0) if present else (column == 0))
+    mask = np.zeros(len(b), np.bool_)
+    if tables:
+        rows, node = ctx.own_nodes()
+        nodes = np.zeros(len(ctx.correlator.labels), np.bool_)
+        nodes[node] = True
+        found = np.zeros(len(rows), np.bool_)
+        for key, needs in tables.items():
+            if not (needs & nodes).any():
+                continue  # no own span of a node listing this key
+            needed = needs[node]
+            column = b.attr.get(key)
+            if column is None:
+                if not present:
+                    found |= needed
+            else:
+                found |= needed & ((column[rows] != 0) if present else (column[rows] == 0))
+        mask[rows] = found
     return linked(kind, mask, ctx.cols.confidence)
 
 
 def missing_attribute(ctx: CheckContext) -> Finding:
     """An operation's own span lacks an attribute the spec requires."""
-    ops = ctx.index.operations
-    return _attribute_check(ctx, "missing_attribute", lambda n: ops[n].required_attributes,
-                            present=False)  # fmt: skip
+    return _attribute_check(ctx, "missing_attribute", ctx.tables().required, present=False)
 
 
 def forbidden_attribute(ctx: CheckContext) -> Finding:
     """An operation's own span carries an attribute the spec forbids."""
-    ops = ctx.index.operations
-    return _attribute_check(ctx, "forbidden_attribute", lambda n: ops[n].forbidden_attributes,
-                            present=True)  # fmt: skip
+    return _attribute_check(ctx, "forbidden_attribute", ctx.tables().forbidden, present=True)
 
 
 def undeclared_event(ctx: CheckContext) -> Finding:
     """A log record names an event the spec does not declare."""
     b = ctx.batch
+    if not ctx.has(Signal.LOG):
+        return fact("undeclared_event", np.zeros(len(b), np.bool_))
     declared = ctx.codes_of(set(ctx.index.bindings.log_event), b.pool)
     mask = (b.signal == Signal.LOG) & (b.event_name != 0) & ~np.isin(b.event_name, declared)
     return fact("undeclared_event", mask)
@@ -151,6 +280,8 @@ def undeclared_event(ctx: CheckContext) -> Finding:
 def undeclared_metric(ctx: CheckContext) -> Finding:
     """A metric data point whose metric the spec does not declare."""
     b = ctx.batch
+    if not ctx.has(Signal.METRIC):
+        return fact("undeclared_metric", np.zeros(len(b), np.bool_))
     declared = ctx.codes_of(set(ctx.index.bindings.metric), b.pool)
     mask = (b.signal == Signal.METRIC) & (b.name != 0) & ~np.isin(b.name, declared)
     return fact("undeclared_metric", mask)
@@ -160,6 +291,8 @@ def metric_range(ctx: CheckContext) -> Finding:
     """A data point outside its metric's declared range."""
     b = ctx.batch
     mask, _ = _zeros(len(b))
+    if not ctx.has(Signal.METRIC):
+        return fact("metric_range", mask)
     is_metric = b.signal == Signal.METRIC
     for name, entry in ctx.index.metrics.items():
         code = b.pool.find(name)
@@ -186,36 +319,57 @@ def broken_telemetry(ctx: CheckContext) -> Finding:
 def policy_violation(ctx: CheckContext) -> Finding:
     """A runtime policy assertion is false for an item of the flow it governs.
 
-    Evaluated once per distinct combination of the attribute values it reads.
+    Evaluated once per distinct combination of the attribute values it reads (and remembered
+    across batches by the values' text).
     """
     b = ctx.batch
     mask, _ = _zeros(len(b))
-    own = ctx.own_span_rows()
-    for policy in ctx.index.policies.values():
-        if not policy.assertion or not policy.when_flow:
-            continue
-        code = ctx.correlator.labels.find(policy.when_flow)
+    policies = [p for p in ctx.index.policies.values() if p.assertion and p.when_flow]
+    if not policies:
+        return linked("policy_violation", mask, ctx.cols.confidence)
+    labels, node = ctx.correlator.labels, ctx.cols.node
+    present: npt.NDArray[np.int64] | None = None
+    values = b.pool.values
+    for policy in policies:
+        assert policy.assertion is not None and policy.when_flow is not None
+        code = labels.find(policy.when_flow)
         if code < 0:
             continue
-        rows = np.flatnonzero((ctx.cols.node == code) & own)
+        if present is None:
+            present = np.bincount(node, minlength=len(labels))
+        if code >= len(present) or not present[code]:
+            continue
+        rows = np.flatnonzero((node == code) & ctx.own_span_rows())
         if len(rows) == 0:
             continue
-        try:
-            assertion = compile_assertion(policy.assertion)
-        except ExpressionError:
-            continue  # the index is validated at compile time; nothing to check here
-        keys = assertion.attribute_keys
-        absent = np.zeros(len(b), np.int32)
-        combos = np.stack([b.attr.get(k, absent)[rows] for k in keys], axis=1) if keys else (
-            np.zeros((len(rows), 1), np.int32))  # fmt: skip
-        uniq, inverse = np.unique(combos, axis=0, return_inverse=True)
+        assertion = ctx.memo.assertion(policy.assertion)
+        if assertion is None:
+            continue
+        columns = [b.attr.get(k) for k in assertion.attribute_keys]
+        picked = [np.zeros(len(rows), np.int32) if c is None else c[rows] for c in columns]
+        first, inverse = _combinations(picked, len(rows))
         verdicts = np.array([
-            assertion.evaluate({k: _typed(b.pool[int(c)]) for k, c in zip(keys, combo, strict=True)
-                                if c != 0}) is False
-            for combo in uniq
+            ctx.memo.verdict(assertion, tuple(values[int(c[r])] if c[r] else None
+                                              for c in picked))
+            for r in first.tolist()
         ], np.bool_)  # fmt: skip
-        mask[rows[verdicts[inverse.reshape(-1)]]] = True
+        mask[rows[verdicts[inverse]]] = True
     return linked("policy_violation", mask, ctx.cols.confidence)
+
+
+def _combinations(columns: list[npt.NDArray[np.int32]], n: int,
+                  ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:  # fmt: skip
+    """(first row of each distinct combination of column codes, every row's combination)."""
+    if not columns:
+        return np.zeros(min(n, 1), np.int64), np.zeros(n, np.int64)
+    if len(columns) <= 2:
+        key = columns[0].astype(np.uint64)
+        if len(columns) == 2:
+            key = (key << np.uint64(32)) | columns[1].astype(np.uint64)
+        return unique_rows(key)
+    _, first, inverse = np.unique(np.stack(columns, axis=1), axis=0, return_index=True,
+                                  return_inverse=True)  # fmt: skip
+    return first.astype(np.int64), inverse.reshape(-1).astype(np.int64)
 
 
 def _typed(text: str) -> object:

@@ -25,9 +25,10 @@ import itertools
 import numpy as np
 import numpy.typing as npt
 
-from sidecar.drift.span_checks import CheckContext, Finding, linked
+from sidecar.correlate.kernels import unique_rows
+from sidecar.drift.span_checks import CALLING_KINDS, CheckContext, Finding, linked
 from sidecar.evidence.annotations import DRIFT_KIND_BIT
-from sidecar.evidence.batch import Signal, SpanKind, Status
+from sidecar.evidence.batch import Signal, Status
 
 _MAX_DEPTH = 64
 #: Retries of one call per caller span that are benign (3 attempts in all, the common client
@@ -84,6 +85,7 @@ def call_findings(
     caller, callee = caller[order], callee[order]
     pattern = np.zeros(n, np.uint64)  # 0: no calls observed
     first_edge = np.full(n, -1, np.int64)
+    edge_count = np.zeros(n, np.int64)
     if len(caller):
         starts = np.flatnonzero(np.r_[True, caller[1:] != caller[:-1]])
         position = np.arange(len(caller)) - np.repeat(starts, np.diff(np.r_[starts, len(caller)]))
@@ -92,19 +94,19 @@ def call_findings(
             terms = (cols.node[callee].astype(np.uint64) + np.uint64(1)) * powers[position]
             pattern[caller[starts]] = np.add.reduceat(terms, starts) | np.uint64(1)
         first_edge[caller[starts]] = starts
+        edge_count[caller[starts]] = np.diff(np.r_[starts, len(caller)])
     own = np.flatnonzero(ctx.own_span_rows() & (cols.node != 0))  # callers judged
     keys = (cols.node[own].astype(np.uint64) << np.uint64(32)) ^ pattern[own]
-    uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    verdicts = np.zeros((len(uniq), 3), np.bool_)
-    for u, row in enumerate(own[first].tolist()):
-        op = ctx.index.operations.get(labels[int(cols.node[row])])
+    first, inverse = unique_rows(keys)
+    verdicts = np.zeros((len(first), 3), np.bool_)
+    judged = own[first]
+    per_judged = zip(cols.node[judged].tolist(), first_edge[judged].tolist(),
+                     edge_count[judged].tolist(), strict=True)  # fmt: skip
+    for u, (node, e, count) in enumerate(per_judged):
+        op = ctx.index.operations.get(labels[node])
         if op is None:
             continue
-        names: list[str] = []
-        e = int(first_edge[row])
-        while 0 <= e < len(caller) and caller[e] == row:
-            names.append(labels[int(cols.node[callee[e]])])
-            e += 1
+        names = [labels[c] for c in cols.node[callee[e : e + count]].tolist()] if e >= 0 else []
         verdicts[u] = (
             bool(op.calls) and any(name not in op.calls for name in names),
             bool(op.requires_calls) and bool(set(op.requires_calls) - set(names)),
@@ -113,7 +115,7 @@ def call_findings(
     findings: list[Finding] = []
     for k, kind in enumerate(("unexpected_call", "missing_call", "flow_order")):
         mask = np.zeros(n, np.bool_)
-        mask[own] = verdicts[inverse.reshape(-1), k]
+        mask[own] = verdicts[inverse, k]
         findings.append(linked(kind, mask, cols.confidence))
     return findings, _lost_context(ctx, findings[1][1], (caller, callee))
 
@@ -132,7 +134,7 @@ def retried_calls(
         order = np.lexsort((b.start_ns[callee], cols.node[callee], caller))
         caller, callee = caller[order], callee[order]
         same = (caller[1:] == caller[:-1]) & (cols.node[callee[1:]] == cols.node[callee[:-1]])
-        calling = np.isin(b.kind[callee], np.array([SpanKind.CLIENT, SpanKind.PRODUCER], np.int8))
+        calling = CALLING_KINDS[b.kind[callee].view(np.uint8)]
         again = np.r_[same, False] & calling & (b.status[callee] == Status.ERROR)
         group = np.cumsum(np.r_[True, ~same]) - 1
         over = (np.bincount(group, weights=again) > max_retries)[group]
@@ -144,25 +146,37 @@ def retried_calls(
 def _lost_context(
     ctx: CheckContext, missing: npt.NDArray[np.bool_], edges: Edges
 ) -> npt.NDArray[np.uint32]:
-    """missing_call bits explained by an orphan span of the missing callee in the same trace."""
+    """missing_call bits explained by an orphan span of the missing callee in the same trace.
+
+    ``edges`` are sorted by caller row.
+    """
     b, cols, labels = ctx.batch, ctx.cols, ctx.correlator.labels
     explained = np.zeros(len(b), np.uint32)
     rows = np.flatnonzero(missing)
+    if len(rows) == 0:
+        return explained
     orphan = (b.signal == Signal.SPAN) & (b.parent_id != 0) & (cols.parents < 0) & (cols.node != 0)
-    if len(rows) == 0 or not orphan.any():
+    found = np.flatnonzero(orphan)
+    # Only orphans in the traces of the callers matter (checked exactly below).
+    found = found[np.isin(b.trace_lo[found], b.trace_lo[rows])]
+    if len(found) == 0:
         return explained
     by_trace: dict[tuple[int, int], set[str]] = {}
-    for r in np.flatnonzero(orphan).tolist():
-        key = (int(b.trace_hi[r]), int(b.trace_lo[r]))
-        by_trace.setdefault(key, set()).add(labels[int(cols.node[r])])
+    for hi, lo, node in zip(b.trace_hi[found].tolist(), b.trace_lo[found].tolist(),
+                            cols.node[found].tolist(), strict=True):  # fmt: skip
+        by_trace.setdefault((hi, lo), set()).add(labels[node])
     caller, callee = edges
+    starts = np.searchsorted(caller, rows, "left").tolist()
+    stops = np.searchsorted(caller, rows, "right").tolist()
     bit = np.uint32(DRIFT_KIND_BIT["missing_call"])
-    for r in rows.tolist():
-        ran = by_trace.get((int(b.trace_hi[r]), int(b.trace_lo[r])))
-        op = ctx.index.operations.get(labels[int(cols.node[r])])
+    for i, (r, hi, lo, node) in enumerate(zip(rows.tolist(), b.trace_hi[rows].tolist(),
+                                              b.trace_lo[rows].tolist(), cols.node[rows].tolist(),
+                                              strict=True)):  # fmt: skip
+        ran = by_trace.get((hi, lo))
+        op = ctx.index.operations.get(labels[node])
         if not ran or op is None:
             continue
-        called = {labels[int(cols.node[c])] for c in callee[caller == r].tolist()}
+        called = {labels[c] for c in cols.node[callee[starts[i] : stops[i]]].tolist()}
         if set(op.requires_calls) - called <= ran:
             explained[r] |= bit
     return explained

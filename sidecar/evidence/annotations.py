@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from sidecar.correlate.kernels import mix_columns
 from sidecar.evidence.batch import EvidenceBatch, StringPool
-from sidecar.evidence.hashing import M1, M2, SEED, hash_text, mix64
+from sidecar.evidence.hashing import M1, M2, SEED, hash_text
 
 # The contract's attribute names.
 SPEC_NODE_ID = "behavior.spec_node_id"
@@ -133,21 +135,31 @@ def evidence_ids(batch: EvidenceBatch) -> U64:
     duplicates evidence).
     """
     with np.errstate(over="ignore"):
-        h = mix64(batch.trace_hi ^ SEED)
-        h = mix64(h ^ batch.trace_lo ^ (batch.signal.astype(np.uint64) << np.uint64(56)))
-        h = mix64(h ^ batch.span_id)
-        h = mix64(h ^ batch.start_ns.view(np.uint64))
         texts = _hash_codes(batch, batch.service) ^ (_hash_codes(batch, batch.name) * M1)
         if batch.body.any():
             texts ^= _hash_codes(batch, batch.body) * M2
-        h = mix64(h ^ texts)
+        signal = batch.signal.astype(np.uint64) << np.uint64(56)
+        # h = mix64(h ^ column) over the columns, from SEED (one compiled loop per column).
+        h = mix_columns(int(SEED), [batch.trace_hi, batch.trace_lo ^ signal, batch.span_id,
+                                    batch.start_ns.view(np.uint64), texts], len(batch))  # fmt: skip
     # Never 0, so 0 can mean "no evidence" elsewhere.
-    return np.where(h == 0, np.uint64(1), h)
+    h[h == 0] = 1
+    return h
 
 
 def _hash_codes(batch: EvidenceBatch, column: npt.NDArray[np.int32]) -> U64:
     """Stable hashes of a code column's strings (codes differ between batches, text doesn't)."""
-    codes, inverse = np.unique(column, return_inverse=True)
-    pool = batch.pool
-    hashes = np.array([hash_text(pool[int(c)]) for c in codes], np.uint64)
-    return hashes[inverse.reshape(-1)]
+    pool = batch.pool.values
+    used = np.zeros(len(pool), np.bool_)
+    used[column] = True
+    codes = np.flatnonzero(used)
+    hashes = np.zeros(len(pool), np.uint64)
+    hashes[codes] = np.array([_text_hash(pool[c]) for c in codes.tolist()], np.uint64)
+    out: U64 = hashes[column]
+    return out
+
+
+@lru_cache(maxsize=1 << 16)
+def _text_hash(text: str) -> int:
+    """``hash_text``, remembered: the same service and span names recur in every batch."""
+    return hash_text(text)

@@ -77,6 +77,18 @@ class StringPool:
             self.values.append(value)
         return code
 
+    @classmethod
+    def of_table(cls, values: Sequence[str]) -> StringPool | None:
+        """A pool whose codes are the positions in ``values`` ("" first, no string twice);
+        None when ``values`` is not such a table."""
+        codes = dict(zip(values, range(len(values)), strict=True))
+        if len(codes) != len(values) or codes.get("") != 0:
+            return None
+        pool = cls()
+        pool.values = list(values)
+        pool._codes = codes
+        return pool
+
     def find(self, value: str) -> int:
         """The code of ``value`` if present, else -1 (never adds)."""
         return self._codes.get(value, -1)
