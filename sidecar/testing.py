@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import struct
 from collections import defaultdict
 from collections.abc import Collection, Iterable
@@ -171,6 +172,20 @@ class _Projector:
 def otlp_json_to_proto(doc: dict[str, Any]) -> TracesData | LogsData | MetricsData:
     """An OTLP JSON document as its protobuf message (see ``decode.otlp_message``)."""
     return to_message(doc)
+
+
+def slice_document(doc: dict[str, Any], resources: int, items: int) -> dict[str, Any]:
+    """A copy of an OTLP JSON document with its first ``resources`` resources and at most
+    ``items`` items per scope (small real inputs for tests)."""
+    (key,) = doc
+    out: dict[str, Any] = json.loads(json.dumps(doc))
+    out[key] = out[key][:resources]
+    for rs in out[key]:
+        for scope_key in [k for k in rs if k.startswith("scope")]:
+            for scope in rs[scope_key]:
+                for item_key in [k for k in scope if k != "scope"]:
+                    scope[item_key] = scope[item_key][:items]
+    return out
 
 
 def project_otlp(

@@ -36,7 +36,12 @@ from sidecar.serve.app import build_engine
 from sidecar.serve.health import SERVICE
 from sidecar.settings import Settings
 from sidecar.spec_index.startup import index_from_disk
-from sidecar.testing import otlp_json_to_proto, project_otlp, response_attributes
+from sidecar.testing import (
+    otlp_json_to_proto,
+    project_otlp,
+    response_attributes,
+    slice_document,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -134,15 +139,7 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
 
 def sliced(name: str, resources: int = 6, items: int = 300) -> dict[str, Any]:
     """The first resources of a recording with at most ``items`` items per scope."""
-    doc = json.loads((DATA / name).read_bytes())  # one document per file
-    (key,) = doc
-    doc[key] = doc[key][:resources]
-    for rs in doc[key]:
-        for scope_key in [k for k in rs if k.startswith("scope")]:
-            for scope in rs[scope_key]:
-                for item_key in [k for k in scope if k != "scope"]:
-                    scope[item_key] = scope[item_key][:items]
-    return doc
+    return slice_document(json.loads((DATA / name).read_bytes()), resources, items)
 
 
 RECORDINGS = (

@@ -32,6 +32,7 @@ from sidecar.decode import (
     sniff_signal,
 )
 from sidecar.evidence.batch import EvidenceBatch, Signal
+from sidecar.testing import slice_document
 
 DATA = Path("/work/shared/data/online-boutique")
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="Online Boutique recordings absent")
@@ -86,26 +87,13 @@ def both(doc: dict[str, Any]) -> tuple[EvidenceBatch, EvidenceBatch]:
     return decode_document(doc, KEYS), decode_request(to_proto(doc), signal, KEYS)
 
 
-def _slice(doc: dict[str, Any], resources: int, items: int) -> dict[str, Any]:
-    """The first resources of a document with at most ``items`` items per scope."""
-    (key,) = doc
-    out = json.loads(json.dumps(doc))
-    out[key] = out[key][:resources]
-    for rs in out[key]:
-        for scope_key in [k for k in rs if k.startswith("scope")]:
-            for scope in rs[scope_key]:
-                for item_key in [k for k in scope if k != "scope"]:
-                    scope[item_key] = scope[item_key][:items]
-    return out
-
-
 @needs_data
 @pytest.mark.parametrize(
     "name",
     ["baseline/traces.json", "fault-currency-cpu/logs.json", "fault-currency-cpu/metrics.json"],
 )
 def test_real_recordings_decode_the_same_in_both_encodings(name: str) -> None:
-    doc = _slice(json.loads((DATA / name).read_bytes()), resources=4, items=300)
+    doc = slice_document(json.loads((DATA / name).read_bytes()), resources=4, items=300)
     from_json, from_proto = both(doc)
     assert len(from_json) > 50
     assert_same(from_json, from_proto)

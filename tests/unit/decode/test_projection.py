@@ -28,7 +28,7 @@ from sidecar.decode.values import body_text, plain_text, text_number
 from sidecar.errors import ProjectionError, TelemetryError
 from sidecar.evidence.batch import BINDING_COLUMNS, EvidenceBatch, Signal
 from sidecar.protocol import correlation_pb2 as pb
-from sidecar.testing import otlp_json_to_proto, project_otlp
+from sidecar.testing import otlp_json_to_proto, project_otlp, slice_document
 
 DATA = Path("/work/shared/data/online-boutique")
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="Online Boutique recordings absent")
@@ -243,25 +243,13 @@ def test_a_keys_only_projection_keeps_the_dense_and_binding_columns() -> None:
     assert "y" not in got.attributes_of(0)
 
 
-def _slice(doc: dict[str, Any], resources: int, items: int) -> dict[str, Any]:
-    (key,) = doc
-    out = json.loads(json.dumps(doc))
-    out[key] = out[key][:resources]
-    for rs in out[key]:
-        for scope_key in [k for k in rs if k.startswith("scope")]:
-            for scope in rs[scope_key]:
-                for item_key in [k for k in scope if k != "scope"]:
-                    scope[item_key] = scope[item_key][:items]
-    return out
-
-
 @needs_data
 @pytest.mark.parametrize(
     "name",
     ["baseline/traces.json", "fault-currency-cpu/logs.json", "fault-currency-cpu/metrics.json"],
 )
 def test_real_recordings_decode_the_same(name: str) -> None:
-    doc = _slice(json.loads((DATA / name).read_bytes()), resources=6, items=400)
+    doc = slice_document(json.loads((DATA / name).read_bytes()), resources=6, items=400)
     got, want = roundtrip(doc, ("sea.context", "http.route", "rpc.system", "k8s.pod.name"))
     assert len(got) > 50
     assert_same_batch(got, want)
