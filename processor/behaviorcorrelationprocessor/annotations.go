@@ -1,6 +1,7 @@
 package behaviorcorrelationprocessor // import "github.com/behavior-correlation/otelcol-behavior/processor/behaviorcorrelationprocessor"
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -148,51 +149,100 @@ func checkCodes(name string, col []byte, limit uint32) error {
 	return nil
 }
 
-// annotator writes checked responses onto items; it caches what repeats across rows.
+// annotator writes checked responses onto items. pdata allocates every value it stores, so
+// what it costs per item is mostly those allocations; the annotator adds as little as it can
+// on top: rows repeat a few annotations (they follow the items' shapes), so the rounded
+// scores and the drift_kinds and rule_ids arrays are built once per distinct value and each
+// item gets a copy of the prepared array (Value.CopyTo allocates exactly what building it
+// element by element would, without the per-element calls).
 type annotator struct {
 	driftKinds []string
-	kindLists  map[uint32][]string
+	kindLists  map[uint32]pcommon.Value // by drift_kinds mask
 	rounded    map[uint32]float64
-	rules      []string
+	// ruleLists are the rule_ids arrays by the bytes of their codes; codes index one
+	// response's strings, so apply clears them for each response.
+	ruleLists map[string]pcommon.Value
+	evidence  [16 * evidenceBlock]byte
 }
 
+// evidenceBlock is how many items' evidence_id texts share one string allocation. The
+// texts are slices of it, so an item kept alone keeps the block alive: a small block bounds
+// that, and still saves all but one allocation in evidenceBlock.
+const evidenceBlock = 32
+
 func newAnnotator(driftKinds []string) *annotator {
-	return &annotator{driftKinds: driftKinds, kindLists: map[uint32][]string{}, rounded: map[uint32]float64{}}
+	return &annotator{
+		driftKinds: driftKinds,
+		kindLists:  map[uint32]pcommon.Value{},
+		rounded:    map[uint32]float64{},
+		ruleLists:  map[string]pcommon.Value{},
+	}
 }
 
 // apply writes response row i onto the attributes of batch row rows[i] (row i itself when
 // rows is nil). Existing behavior.* attributes are replaced, as the sidecar's replay does.
 func (a *annotator) apply(r *response, b batch, rows []int32) {
+	n := int(r.GetRows())
 	strs := r.GetStrings()
-	u32 := func(col []byte, i int) uint32 { return binary.LittleEndian.Uint32(col[4*i:]) }
-	var evidence [16]byte
-	for i := 0; i < int(r.GetRows()); i++ {
+	le := binary.LittleEndian
+	nodes, contexts := r.GetSpecNodeId(), r.GetContext()
+	matchTypes, statuses := r.GetMatchType(), r.GetCorrelationStatus()
+	confidences, scores := r.GetConfidence(), r.GetDriftScore()
+	levels, classes := r.GetDriftLevel(), r.GetDriftClass()
+	masks, ruleIDs, evidenceIDs := r.GetDriftKinds(), r.GetRuleIds(), r.GetEvidenceId()
+	specVersion := r.GetSpecVersion()
+	clear(a.ruleLists)
+
+	// Consecutive rows mostly carry the same values: the last ones are kept at hand, in
+	// front of the maps.
+	var conf, score lastRounded
+	lastMask, lastKinds := uint32(0), a.kinds(0)
+	var lastRuleCodes []byte
+	lastRules := a.rules(strs, nil)
+	var evidence string
+	for i := 0; i < n; i++ {
 		row := i
 		if rows != nil {
 			row = int(rows[i])
 		}
+		if i%evidenceBlock == 0 {
+			evidence = a.evidenceTexts(evidenceIDs[8*i : 8*min(n, i+evidenceBlock)])
+		}
+		if mask := le.Uint32(masks[4*i:]); mask != lastMask {
+			lastMask, lastKinds = mask, a.kinds(mask)
+		}
+		if codes := ruleIDs[4*r.ruleStart[i] : 4*r.ruleStart[i+1]]; !bytes.Equal(codes, lastRuleCodes) {
+			lastRuleCodes, lastRules = codes, a.rules(strs, codes)
+		}
+
 		attrs := b.itemAttributes(row)
 		removeBehaviorAttributes(attrs)
 		attrs.EnsureCapacity(attrs.Len() + contractAttributes)
-		attrs.PutStr(attrSpecNodeID, strs[u32(r.GetSpecNodeId(), i)])
-		attrs.PutStr(attrContext, strs[u32(r.GetContext(), i)])
-		attrs.PutStr(attrMatchType, matchTypeNames[r.GetMatchType()[i]])
-		attrs.PutDouble(attrConfidence, a.round4(u32(r.GetConfidence(), i)))
-		attrs.PutStr(attrCorrelationState, statusNames[r.GetCorrelationStatus()[i]])
-		attrs.PutDouble(attrDriftScore, a.round4(u32(r.GetDriftScore(), i)))
-		attrs.PutStr(attrDriftLevel, driftLevelNames[r.GetDriftLevel()[i]])
-		attrs.PutStr(attrDriftClass, driftClassNames[r.GetDriftClass()[i]])
-		putStrings(attrs, attrDriftKinds, a.kinds(u32(r.GetDriftKinds(), i)))
-		a.rules = a.rules[:0]
-		for k := r.ruleStart[i]; k < r.ruleStart[i+1]; k++ {
-			a.rules = append(a.rules, strs[u32(r.GetRuleIds(), int(k))])
-		}
-		putStrings(attrs, attrRuleIDs, a.rules)
-		binary.BigEndian.PutUint64(evidence[8:], binary.LittleEndian.Uint64(r.GetEvidenceId()[8*i:]))
-		hex.Encode(evidence[:], evidence[8:])
-		attrs.PutStr(attrEvidenceID, string(evidence[:]))
-		attrs.PutStr(attrSpecVersion, r.GetSpecVersion())
+		attrs.PutStr(attrSpecNodeID, strs[le.Uint32(nodes[4*i:])])
+		attrs.PutStr(attrContext, strs[le.Uint32(contexts[4*i:])])
+		attrs.PutStr(attrMatchType, matchTypeNames[matchTypes[i]])
+		attrs.PutDouble(attrConfidence, conf.round4(a, le.Uint32(confidences[4*i:])))
+		attrs.PutStr(attrCorrelationState, statusNames[statuses[i]])
+		attrs.PutDouble(attrDriftScore, score.round4(a, le.Uint32(scores[4*i:])))
+		attrs.PutStr(attrDriftLevel, driftLevelNames[levels[i]])
+		attrs.PutStr(attrDriftClass, driftClassNames[classes[i]])
+		lastKinds.CopyTo(attrs.PutEmpty(attrDriftKinds))
+		lastRules.CopyTo(attrs.PutEmpty(attrRuleIDs))
+		k := i % evidenceBlock
+		attrs.PutStr(attrEvidenceID, evidence[16*k:16*k+16])
+		attrs.PutStr(attrSpecVersion, specVersion)
 	}
+}
+
+// evidenceTexts is the 16 lower-case hex digits of each evidence_id in col (8 bytes each,
+// little-endian), concatenated in one string.
+func (a *annotator) evidenceTexts(col []byte) string {
+	var id [8]byte
+	for i := 0; i+8 <= len(col); i += 8 {
+		binary.BigEndian.PutUint64(id[:], binary.LittleEndian.Uint64(col[i:]))
+		hex.Encode(a.evidence[2*i:], id[:])
+	}
+	return string(a.evidence[:2*len(col)])
 }
 
 // removeBehaviorAttributes drops the behavior.* attributes an item already has (from an
@@ -206,10 +256,10 @@ func removeBehaviorAttributes(attrs pcommon.Map) {
 	}
 }
 
-// kinds are the names of the bits of a drift_kinds mask, lowest bit first.
-func (a *annotator) kinds(mask uint32) []string {
-	if names, ok := a.kindLists[mask]; ok {
-		return names
+// kinds is the drift_kinds array of a mask: the names of its bits, lowest bit first.
+func (a *annotator) kinds(mask uint32) pcommon.Value {
+	if v, ok := a.kindLists[mask]; ok {
+		return v
 	}
 	var names []string
 	for bit := 0; bit < len(a.driftKinds) && bit < 32; bit++ {
@@ -217,8 +267,48 @@ func (a *annotator) kinds(mask uint32) []string {
 			names = append(names, a.driftKinds[bit])
 		}
 	}
-	a.kindLists[mask] = names
-	return names
+	v := stringArray(names)
+	a.kindLists[mask] = v
+	return v
+}
+
+// rules is the rule_ids array of a row whose rule codes (4 bytes each) are `codes`.
+func (a *annotator) rules(strs []string, codes []byte) pcommon.Value {
+	if v, ok := a.ruleLists[string(codes)]; ok {
+		return v
+	}
+	names := make([]string, 0, len(codes)/4)
+	for k := 0; k+4 <= len(codes); k += 4 {
+		names = append(names, strs[binary.LittleEndian.Uint32(codes[k:])])
+	}
+	v := stringArray(names)
+	a.ruleLists[string(codes)] = v
+	return v
+}
+
+// stringArray is an array value of strings, a template for Value.CopyTo.
+func stringArray(values []string) pcommon.Value {
+	v := pcommon.NewValueEmpty()
+	s := v.SetEmptySlice()
+	s.EnsureCapacity(len(values))
+	for _, e := range values {
+		s.AppendEmpty().SetStr(e)
+	}
+	return v
+}
+
+// lastRounded is the last value round4 gave for one column.
+type lastRounded struct {
+	ok    bool
+	bits  uint32
+	value float64
+}
+
+func (l *lastRounded) round4(a *annotator, bits uint32) float64 {
+	if !l.ok || l.bits != bits {
+		l.ok, l.bits, l.value = true, bits, a.round4(bits)
+	}
+	return l.value
 }
 
 // round4 is a float32 column value rounded to 4 decimals the way Python's round(x, 4) does
@@ -232,12 +322,4 @@ func (a *annotator) round4(bits uint32) float64 {
 	v, _ := strconv.ParseFloat(string(text), 64)
 	a.rounded[bits] = v
 	return v
-}
-
-func putStrings(attrs pcommon.Map, key string, values []string) {
-	s := attrs.PutEmptySlice(key)
-	s.EnsureCapacity(len(values))
-	for _, v := range values {
-		s.AppendEmpty().SetStr(v)
-	}
 }

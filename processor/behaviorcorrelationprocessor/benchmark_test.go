@@ -3,7 +3,11 @@ package behaviorcorrelationprocessor
 import (
 	"context"
 	"fmt"
+	"net"
+	"slices"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
@@ -13,6 +17,10 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor/processortest"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/behavior-correlation/otelcol-behavior/processor/behaviorcorrelationprocessor/internal/behaviorpb"
 	"github.com/behavior-correlation/otelcol-behavior/processor/behaviorcorrelationprocessor/internal/metadata"
@@ -38,8 +46,28 @@ func releaseAll(chunks []*chunk) {
 	}
 }
 
-func reportPerItem(b *testing.B) {
+// cpuMeter adds up the CPU time the process spends (every thread: GC workers included) while
+// a benchmark's timer runs. On a shared machine wall time also counts waiting for a core;
+// CPU time per item is the cost that bounds the collector's throughput.
+type cpuMeter struct {
+	total, began time.Duration
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func (m *cpuMeter) start() { m.began = processCPU() }
+func (m *cpuMeter) stop()  { m.total += processCPU() - m.began }
+
+// reportPerItem reports wall and CPU time per item.
+func reportPerItem(b *testing.B, cpu *cpuMeter) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchItems, "ns/item")
+	if cpu != nil {
+		b.ReportMetric(float64(cpu.total.Nanoseconds())/float64(b.N)/benchItems, "cpu-ns/item")
+	}
 }
 
 // benchTraces is 8192 spans shaped like real traffic: 1024 traces of 8 spans over 3 services,
@@ -57,28 +85,125 @@ func benchTraces() ptrace.Traces {
 	return td
 }
 
-func BenchmarkProjectTraces8192(b *testing.B) {
-	td := benchTraces()
+// boutiqueTraces is 8192 spans shaped like the collector benchmark's load
+// (tests/bench/bench_collector.py, tools/loadgen): Online Boutique checkout and cart traces
+// tiled, one resource per service, 3 to 7 low-cardinality attributes per span.
+func boutiqueTraces() ptrace.Traces {
+	type shape struct {
+		service, name string
+		attrs         [][2]string
+	}
+	rpc := func(service, method string) [][2]string {
+		return [][2]string{{"rpc.method", method}, {"rpc.service", "hipstershop." + service}, {"rpc.system", "grpc"}}
+	}
+	trace := func(root shape, caller string, calls [][3]string) []shape {
+		out := []shape{root}
+		for _, c := range calls {
+			name := "hipstershop." + c[1] + "/" + c[2]
+			out = append(out, shape{caller, name, rpc(c[1], c[2])}, shape{c[0], name, rpc(c[1], c[2])})
+		}
+		return out
+	}
+	templates := [][]shape{
+		trace(shape{"checkoutservice", "hipstershop.CheckoutService/PlaceOrder", append([][2]string{
+			{"app.order.id", "o-7"}, {"app.order.items.count", "2"}, {"app.user.currency", "EUR"}, {"app.user.id", "u-42"},
+		}, rpc("CheckoutService", "PlaceOrder")...)}, "checkoutservice", [][3]string{
+			{"cartservice", "CartService", "GetCart"}, {"productcatalogservice", "ProductCatalogService", "GetProduct"},
+			{"currencyservice", "CurrencyService", "Convert"}, {"shippingservice", "ShippingService", "GetQuote"},
+			{"paymentservice", "PaymentService", "Charge"}, {"shippingservice", "ShippingService", "ShipOrder"},
+			{"cartservice", "CartService", "EmptyCart"}, {"emailservice", "EmailService", "SendOrderConfirmation"},
+		}),
+		trace(shape{"frontend", "GET /cart", [][2]string{
+			{"http.request.method", "GET"}, {"http.response.status_code", "200"}, {"http.route", "/cart"}, {"url.path", "/cart"},
+		}}, "frontend", [][3]string{
+			{"cartservice", "CartService", "GetCart"}, {"currencyservice", "CurrencyService", "GetSupportedCurrencies"},
+			{"productcatalogservice", "ProductCatalogService", "GetProduct"}, {"shippingservice", "ShippingService", "GetQuote"},
+			{"currencyservice", "CurrencyService", "Convert"},
+		}),
+	}
+	td := ptrace.NewTraces()
+	byService := map[string]ptrace.SpanSlice{}
+	made := 0
+	for tr := 0; made < benchItems; tr++ {
+		for s, sh := range templates[tr%len(templates)] {
+			if made == benchItems {
+				break
+			}
+			spans, ok := byService[sh.service]
+			if !ok {
+				rs := td.ResourceSpans().AppendEmpty()
+				rs.Resource().Attributes().PutStr("service.name", sh.service)
+				rs.Resource().Attributes().PutStr("service.namespace", "online-boutique")
+				spans = rs.ScopeSpans().AppendEmpty().Spans()
+				byService[sh.service] = spans
+			}
+			sp := spans.AppendEmpty()
+			sp.SetTraceID(traceID(tr))
+			sp.SetSpanID(spanID(tr, s))
+			sp.SetName(sh.name)
+			sp.SetStartTimestamp(pcommon.Timestamp(1_700_000_000_000_000_000 + made))
+			sp.SetEndTimestamp(pcommon.Timestamp(1_700_000_000_000_100_000 + made))
+			for _, kv := range sh.attrs {
+				if kv[0] == "http.response.status_code" || kv[0] == "app.order.items.count" {
+					var n int64
+					_, _ = fmt.Sscan(kv[1], &n)
+					sp.Attributes().PutInt(kv[0], n)
+				} else {
+					sp.Attributes().PutStr(kv[0], kv[1])
+				}
+			}
+			made++
+		}
+	}
+	return td
+}
+
+func BenchmarkProjectBoutique8192(b *testing.B) {
+	td := boutiqueTraces()
 	b.ReportAllocs()
+	var cpu cpuMeter
+	cpu.start()
 	for b.Loop() {
 		releaseAll(projectAll(b, newSpanBatch(td)))
 	}
-	reportPerItem(b)
+	cpu.stop()
+	reportPerItem(b, &cpu)
+}
+
+func BenchmarkApplyBoutique8192(b *testing.B) {
+	benchmarkApply(b, boutiqueTraces())
+}
+
+func BenchmarkProjectTraces8192(b *testing.B) {
+	td := benchTraces()
+	b.ReportAllocs()
+	var cpu cpuMeter
+	cpu.start()
+	for b.Loop() {
+		releaseAll(projectAll(b, newSpanBatch(td)))
+	}
+	cpu.stop()
+	reportPerItem(b, &cpu)
 }
 
 // BenchmarkProjectTracesUniqueNames8192 is the worst case: every span name is new.
 func BenchmarkProjectTracesUniqueNames8192(b *testing.B) {
 	td := makeTraces(benchItems/8, 8)
 	b.ReportAllocs()
+	var cpu cpuMeter
+	cpu.start()
 	for b.Loop() {
 		releaseAll(projectAll(b, newSpanBatch(td)))
 	}
-	reportPerItem(b)
+	cpu.stop()
+	reportPerItem(b, &cpu)
 }
 
 func BenchmarkProjectTraces8192Chunked(b *testing.B) {
 	td := benchTraces()
 	b.ReportAllocs()
+	var cpu cpuMeter
+	cpu.start()
 	for b.Loop() {
 		n := 0
 		plan(newSpanBatch(td), newProjection(nil), 256<<10, func(c *chunk, _ bool) { n++; c.enc.release() })
@@ -86,26 +211,34 @@ func BenchmarkProjectTraces8192Chunked(b *testing.B) {
 			b.Fatal("expected several chunks")
 		}
 	}
-	reportPerItem(b)
+	cpu.stop()
+	reportPerItem(b, &cpu)
 }
 
-func BenchmarkApplyTraces8192(b *testing.B) {
-	td := benchTraces()
+func BenchmarkApplyTraces8192(b *testing.B) { benchmarkApply(b, benchTraces()) }
+
+// benchmarkApply writes the fake sidecar's annotations onto a fresh copy of td per iteration.
+func benchmarkApply(b *testing.B, td ptrace.Traces) {
 	chunks := projectAll(b, newSpanBatch(td))
 	rows, problem := readRequest(chunks[0].req)
 	require.Empty(b, problem)
 	resp, err := checkResponse(annotate(chunks[0].req, rows), benchItems, len(fakeDriftKinds))
 	require.NoError(b, err)
 	b.ReportAllocs()
+	var cpu cpuMeter
+	cpu.start()
 	for b.Loop() {
 		b.StopTimer()
+		cpu.stop()
 		work := ptrace.NewTraces()
 		td.CopyTo(work)
 		src := newSpanBatch(work)
+		cpu.start()
 		b.StartTimer()
 		newAnnotator(fakeDriftKinds).apply(resp, src, nil)
 	}
-	reportPerItem(b)
+	cpu.stop()
+	reportPerItem(b, &cpu)
 }
 
 // BenchmarkCorrelateTraces8192 is the whole processor on a batch: projection, one gRPC round
@@ -129,14 +262,19 @@ func BenchmarkCorrelateTraces8192(b *testing.B) {
 	defer func() { require.NoError(b, p.Shutdown(context.Background())) }()
 
 	b.ReportAllocs()
+	var cpu cpuMeter
+	cpu.start()
 	for b.Loop() {
 		b.StopTimer()
+		cpu.stop()
 		work := ptrace.NewTraces()
 		td.CopyTo(work)
+		cpu.start()
 		b.StartTimer()
 		require.NoError(b, p.ConsumeTraces(context.Background(), work))
 	}
-	reportPerItem(b)
+	cpu.stop()
+	reportPerItem(b, &cpu)
 	require.Zero(b, counter(&testing.T{}, tt, "items_unannotated", ""))
 }
 
@@ -156,10 +294,13 @@ func BenchmarkProjectLogs8192(b *testing.B) {
 		r.Attributes().PutInt("quantity", int64(i%5))
 	}
 	b.ReportAllocs()
+	var cpu cpuMeter
+	cpu.start()
 	for b.Loop() {
 		releaseAll(projectAll(b, newLogBatch(ld)))
 	}
-	reportPerItem(b)
+	cpu.stop()
+	reportPerItem(b, &cpu)
 }
 
 func BenchmarkProjectMetrics8192(b *testing.B) {
@@ -179,10 +320,107 @@ func BenchmarkProjectMetrics8192(b *testing.B) {
 		}
 	}
 	b.ReportAllocs()
+	var cpu cpuMeter
+	cpu.start()
 	for b.Loop() {
 		releaseAll(projectAll(b, newPointBatch(md)))
 	}
-	reportPerItem(b)
+	cpu.stop()
+	reportPerItem(b, &cpu)
 }
 
 var _ = behaviorpb.Signal_SIGNAL_SPANS
+
+// rawSidecar answers Correlate instantly with fixed response bytes, without decoding the
+// request, so that a benchmark through it measures the processor's side of a round trip
+// (projection, marshalling, loopback, unmarshalling the answer, applying it) and not the
+// fake's protobuf work.
+type rawSidecar struct {
+	behaviorpb.UnimplementedBehaviorCorrelationServer
+}
+
+func (rawSidecar) Hello(context.Context, *behaviorpb.HelloRequest) (*behaviorpb.HelloResponse, error) {
+	return &behaviorpb.HelloResponse{ProtocolVersion: protocolVersion, SpecVersion: "spec-hash-1",
+		Projection: &behaviorpb.Projection{Version: 1, AllAttributes: true}, DriftKindNames: fakeDriftKinds}, nil
+}
+
+func (rawSidecar) Correlate(context.Context, *behaviorpb.CorrelateRequest) (*behaviorpb.CorrelateResponse, error) {
+	return &behaviorpb.CorrelateResponse{}, nil // rawCodec writes the fixed bytes instead
+}
+
+// rawCodec is the proto codec, except that it skips decoding CorrelateRequests and encodes
+// every CorrelateResponse as `response`.
+type rawCodec struct {
+	encoding.CodecV2
+	response []byte
+}
+
+func (c rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	if _, ok := v.(*behaviorpb.CorrelateResponse); ok {
+		return mem.BufferSlice{mem.SliceBuffer(c.response)}, nil
+	}
+	return c.CodecV2.Marshal(v)
+}
+
+func (c rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	if _, ok := v.(*behaviorpb.CorrelateRequest); ok {
+		return nil
+	}
+	return c.CodecV2.Unmarshal(data, v)
+}
+
+// BenchmarkBatchLatencyTraces8192 is the latency one 8192-span batch gains from the
+// processor, end to end through ConsumeTraces with a sidecar on loopback that answers
+// instantly; it reports the median and the 99th percentile per batch (the goal is p99 <=
+// 20 ms) and the processor's CPU time per span.
+func BenchmarkBatchLatencyTraces8192(b *testing.B) {
+	td := benchTraces()
+	chunks := projectAll(b, newSpanBatch(td))
+	rows, problem := readRequest(chunks[0].req)
+	require.Empty(b, problem)
+	answer, err := proto.Marshal(annotate(chunks[0].req, rows))
+	require.NoError(b, err)
+
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(b, err)
+	srv := grpc.NewServer(grpc.MaxRecvMsgSize(64<<20),
+		grpc.ForceServerCodecV2(rawCodec{CodecV2: encoding.GetCodecV2("proto"), response: answer}))
+	behaviorpb.RegisterBehaviorCorrelationServer(srv, rawSidecar{})
+	go func() { _ = srv.Serve(lis) }()
+	defer srv.Stop()
+
+	tt := componenttest.NewTelemetry()
+	defer func() { require.NoError(b, tt.Shutdown(context.Background())) }()
+	set := processortest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = tt.NewTelemetrySettings()
+	p, err := NewFactory().CreateTraces(context.Background(), set, testConfig(lis.Addr().String()), consumertest.NewNop())
+	require.NoError(b, err)
+	require.NoError(b, p.Start(context.Background(), componenttest.NewNopHost()))
+	defer func() { require.NoError(b, p.Shutdown(context.Background())) }()
+
+	var latencies []time.Duration
+	b.ReportAllocs()
+	var cpu cpuMeter
+	cpu.start()
+	for b.Loop() {
+		b.StopTimer()
+		cpu.stop()
+		work := ptrace.NewTraces()
+		td.CopyTo(work)
+		cpu.start()
+		b.StartTimer()
+		began := time.Now()
+		require.NoError(b, p.ConsumeTraces(context.Background(), work))
+		latencies = append(latencies, time.Since(began))
+	}
+	cpu.stop()
+	reportPerItem(b, &cpu)
+	slices.Sort(latencies)
+	at := func(q float64) float64 {
+		return float64(latencies[min(len(latencies)-1, int(q*float64(len(latencies))))].Nanoseconds()) / 1e6
+	}
+	b.ReportMetric(at(0.5), "p50-ms")
+	b.ReportMetric(at(0.99), "p99-ms")
+	require.Zero(b, counter(&testing.T{}, tt, "items_unannotated", ""))
+	require.Equal(b, int64(len(latencies)*benchItems), counter(&testing.T{}, tt, "items_annotated", ""))
+}

@@ -70,7 +70,6 @@ const (
 type attributeCols struct{ counts, keys, values, types int }
 
 var (
-	itemAttributeCols     = attributeCols{colAttrCounts, colAttrKeys, colAttrValues, colAttrTypes}
 	resourceAttributeCols = attributeCols{colResourceCounts, colResourceKeys, colResourceValues, colResourceTypes}
 )
 
@@ -106,6 +105,9 @@ type encoder struct {
 	keyCodes    map[string]uint32
 	intCodes    map[int64]uint32
 	doubleCodes map[uint64]uint32
+	// slots remember, per position in an item's attribute list, the last key and value
+	// found there (see attrSlot).
+	slots       []attrSlot
 	stringBytes int
 	// rows maps request row i to the batch row it was made from.
 	rows         []int32
@@ -113,6 +115,29 @@ type encoder struct {
 
 	scratch []byte
 }
+
+// attrSlot remembers, for one position in an item's attribute list, the last key seen there
+// (with its code and whether the projection wants it) and the code of the last value seen
+// there. Items of one kind carry the same keys in the same order and mostly the same values,
+// so an attribute is usually coded by comparing two strings instead of by two lookups in
+// hash tables that hold every distinct string of the batch (and, with per-item ids, grow
+// too large to stay in cache). A slot only short-cuts the tables: it yields the same codes
+// they would, so the request is the same with or without it.
+type attrSlot struct {
+	keyOK   bool
+	wanted  bool
+	key     string
+	keyCode uint32 // valid when keyOK && wanted
+
+	// The last value, by type: its string, or the bits of an int, double or bool.
+	valueType pcommon.ValueType // ValueTypeEmpty: none cached
+	valueStr  string
+	valueBits uint64
+	valueCode uint32
+}
+
+// maxSlots bounds the slots; attributes past it are coded through the tables.
+const maxSlots = 64
 
 // mark is an encoder state to return to.
 type mark struct {
@@ -160,6 +185,7 @@ func (e *encoder) release() {
 	clear(e.keyCodes)
 	clear(e.intCodes)
 	clear(e.doubleCodes)
+	clear(e.slots) // the next batch may have another projection
 	e.rows = e.rows[:0]
 	e.projection = nil
 	encoders.Put(e)
@@ -193,6 +219,15 @@ func (e *encoder) rollback(m mark) {
 	dropFrom(e.keyCodes, m.strings)
 	dropFrom(e.intCodes, m.strings)
 	dropFrom(e.doubleCodes, m.strings)
+	for i := range e.slots {
+		s := &e.slots[i]
+		if s.keyOK && s.wanted && int(s.keyCode) >= m.strings {
+			s.keyOK = false
+		}
+		if s.valueType != pcommon.ValueTypeEmpty && int(s.valueCode) >= m.strings {
+			s.valueType = pcommon.ValueTypeEmpty
+		}
+	}
 	e.keys = e.keys[:m.strings]
 	e.strings = e.strings[:m.strings]
 	e.stringBytes = m.stringBytes
@@ -284,7 +319,8 @@ func (e *encoder) bodyCode(v pcommon.Value) uint32 {
 }
 
 // attributes appends one owner's attributes: those the projection wants (an empty value as
-// VALUE_TYPE_EMPTY with the absent string, as the OTLP decoders keep it).
+// VALUE_TYPE_EMPTY with the absent string, as the OTLP decoders keep it). Resource
+// attributes (once per run of rows) go through the tables directly.
 func (e *encoder) attributes(c attributeCols, m pcommon.Map) {
 	count := uint32(0)
 	for k, v := range m.All() {
@@ -297,6 +333,78 @@ func (e *encoder) attributes(c attributeCols, m pcommon.Map) {
 		count++
 	}
 	e.putU32(c.counts, count)
+}
+
+// itemAttributes is attributes for the row's own attributes, through the slots.
+func (e *encoder) itemAttributes(m pcommon.Map) {
+	count := uint32(0)
+	i := 0
+	for k, v := range m.All() {
+		if i >= maxSlots {
+			if e.projection.wants(k) {
+				e.putItemAttribute(e.keyCode(k), e.valueCode(v), v.Type())
+				count++
+			}
+			continue
+		}
+		if i == len(e.slots) {
+			e.slots = append(e.slots, attrSlot{})
+		}
+		s := &e.slots[i]
+		i++
+		if !s.keyOK || s.key != k {
+			s.keyOK, s.key, s.wanted = true, k, e.projection.wants(k)
+			if s.wanted {
+				s.keyCode = e.keyCode(k)
+			}
+		}
+		if !s.wanted {
+			continue
+		}
+		e.putItemAttribute(s.keyCode, e.slotValueCode(s, v), v.Type())
+		count++
+	}
+	e.putU32(colAttrCounts, count)
+}
+
+func (e *encoder) putItemAttribute(key, value uint32, t pcommon.ValueType) {
+	e.putU32(colAttrKeys, key)
+	e.putU32(colAttrValues, value)
+	e.cols[colAttrTypes] = append(e.cols[colAttrTypes], byte(valueTypeOf(t)))
+}
+
+// slotValueCode is valueCode(v), answered by the slot when it holds the same value.
+func (e *encoder) slotValueCode(s *attrSlot, v pcommon.Value) uint32 {
+	t := v.Type()
+	switch t {
+	case pcommon.ValueTypeStr:
+		str := v.Str()
+		if s.valueType == t && s.valueStr == str {
+			return s.valueCode
+		}
+		c := e.code(str)
+		s.valueType, s.valueStr, s.valueCode = t, str, c
+		return c
+	case pcommon.ValueTypeInt, pcommon.ValueTypeDouble, pcommon.ValueTypeBool:
+		var bits uint64
+		switch t {
+		case pcommon.ValueTypeInt:
+			bits = uint64(v.Int())
+		case pcommon.ValueTypeDouble:
+			bits = math.Float64bits(v.Double())
+		default:
+			if v.Bool() {
+				bits = 1
+			}
+		}
+		if s.valueType == t && s.valueBits == bits {
+			return s.valueCode
+		}
+		c := e.valueCode(v)
+		s.valueType, s.valueBits, s.valueCode = t, bits, c
+		return c
+	}
+	return e.valueCode(v)
 }
 
 func (e *encoder) putU8(col int, v uint8) { e.cols[col] = append(e.cols[col], v) }

@@ -64,5 +64,5 @@ func (b *logBatch) encodeRow(e *encoder, row int) {
 	e.putU8(colSeverity, uint8(r.SeverityNumber()))
 	e.putU32(colEventName, e.code(r.EventName()))
 	e.putU32(colBody, e.bodyCode(r.Body()))
-	e.attributes(itemAttributeCols, r.Attributes())
+	e.itemAttributes(r.Attributes())
 }

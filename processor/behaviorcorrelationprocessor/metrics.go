@@ -143,5 +143,5 @@ func (b *pointBatch) encodeRow(e *encoder, row int) {
 	}
 	e.putBytes(colExemplarTraceID, traceID[:])
 	e.putBytes(colExemplarSpanID, spanID[:])
-	e.attributes(itemAttributeCols, p.attributes)
+	e.itemAttributes(p.attributes)
 }

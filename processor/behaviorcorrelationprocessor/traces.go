@@ -61,15 +61,16 @@ func (b *spanBatch) encodeRow(e *encoder, row int) {
 	e.putU8(colKind, uint8(s.Kind()))
 	e.putU8(colStatus, uint8(s.Status().Code()))
 	e.putU32(colName, e.code(s.Name()))
-	e.attributes(itemAttributeCols, s.Attributes())
+	e.itemAttributes(s.Attributes())
 }
 
 // units groups the rows by trace, traces in order of first appearance and each trace's rows
 // in document order: trace-level checks need a trace's spans in one request.
 func (b *spanBatch) units() [][]int32 {
-	index := make(map[pcommon.TraceID]int32, 16)
+	// Sized for traces of a few spans, so that neither the map nor counts grow row by row.
+	index := make(map[pcommon.TraceID]int32, len(b.spans)/4+1)
 	unitOf := make([]int32, len(b.spans))
-	var counts []int32
+	counts := make([]int32, 0, len(b.spans)/4+1)
 	for row, s := range b.spans {
 		id := s.TraceID()
 		u, ok := index[id]

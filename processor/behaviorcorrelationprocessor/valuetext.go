@@ -33,8 +33,10 @@ var valueTypes = [...]behaviorpb.ValueType{
 }
 
 // valueType is the protocol's ValueType of a pdata value.
-func valueType(v pcommon.Value) behaviorpb.ValueType {
-	t := v.Type()
+func valueType(v pcommon.Value) behaviorpb.ValueType { return valueTypeOf(v.Type()) }
+
+// valueTypeOf is the protocol's ValueType of a pdata value type.
+func valueTypeOf(t pcommon.ValueType) behaviorpb.ValueType {
 	if int(t) < len(valueTypes) {
 		return valueTypes[t]
 	}
