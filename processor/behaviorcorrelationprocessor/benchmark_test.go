@@ -160,14 +160,9 @@ func boutiqueTraces() ptrace.Traces {
 
 func BenchmarkProjectBoutique8192(b *testing.B) {
 	td := boutiqueTraces()
-	b.ReportAllocs()
-	var cpu cpuMeter
-	cpu.start()
-	for b.Loop() {
+	loopPerItem(b, func(cpu *cpuMeter) {
 		releaseAll(projectAll(b, newSpanBatch(td)))
-	}
-	cpu.stop()
-	reportPerItem(b, &cpu)
+	})
 }
 
 func BenchmarkApplyBoutique8192(b *testing.B) {
@@ -176,43 +171,28 @@ func BenchmarkApplyBoutique8192(b *testing.B) {
 
 func BenchmarkProjectTraces8192(b *testing.B) {
 	td := benchTraces()
-	b.ReportAllocs()
-	var cpu cpuMeter
-	cpu.start()
-	for b.Loop() {
+	loopPerItem(b, func(cpu *cpuMeter) {
 		releaseAll(projectAll(b, newSpanBatch(td)))
-	}
-	cpu.stop()
-	reportPerItem(b, &cpu)
+	})
 }
 
 // BenchmarkProjectTracesUniqueNames8192 is the worst case: every span name is new.
 func BenchmarkProjectTracesUniqueNames8192(b *testing.B) {
 	td := makeTraces(benchItems/8, 8)
-	b.ReportAllocs()
-	var cpu cpuMeter
-	cpu.start()
-	for b.Loop() {
+	loopPerItem(b, func(cpu *cpuMeter) {
 		releaseAll(projectAll(b, newSpanBatch(td)))
-	}
-	cpu.stop()
-	reportPerItem(b, &cpu)
+	})
 }
 
 func BenchmarkProjectTraces8192Chunked(b *testing.B) {
 	td := benchTraces()
-	b.ReportAllocs()
-	var cpu cpuMeter
-	cpu.start()
-	for b.Loop() {
+	loopPerItem(b, func(cpu *cpuMeter) {
 		n := 0
 		plan(newSpanBatch(td), newProjection(nil), 256<<10, func(c *chunk, _ bool) { n++; c.enc.release() })
 		if n < 2 {
 			b.Fatal("expected several chunks")
 		}
-	}
-	cpu.stop()
-	reportPerItem(b, &cpu)
+	})
 }
 
 func BenchmarkApplyTraces8192(b *testing.B) { benchmarkApply(b, benchTraces()) }
@@ -224,10 +204,7 @@ func benchmarkApply(b *testing.B, td ptrace.Traces) {
 	require.Empty(b, problem)
 	resp, err := checkResponse(annotate(chunks[0].req, rows), benchItems, len(fakeDriftKinds))
 	require.NoError(b, err)
-	b.ReportAllocs()
-	var cpu cpuMeter
-	cpu.start()
-	for b.Loop() {
+	loopPerItem(b, func(cpu *cpuMeter) {
 		b.StopTimer()
 		cpu.stop()
 		work := ptrace.NewTraces()
@@ -236,9 +213,7 @@ func benchmarkApply(b *testing.B, td ptrace.Traces) {
 		cpu.start()
 		b.StartTimer()
 		newAnnotator(fakeDriftKinds).apply(resp, src, nil)
-	}
-	cpu.stop()
-	reportPerItem(b, &cpu)
+	})
 }
 
 // BenchmarkCorrelateTraces8192 is the whole processor on a batch: projection, one gRPC round
@@ -261,10 +236,7 @@ func BenchmarkCorrelateTraces8192(b *testing.B) {
 	require.NoError(b, p.Start(context.Background(), componenttest.NewNopHost()))
 	defer func() { require.NoError(b, p.Shutdown(context.Background())) }()
 
-	b.ReportAllocs()
-	var cpu cpuMeter
-	cpu.start()
-	for b.Loop() {
+	loopPerItem(b, func(cpu *cpuMeter) {
 		b.StopTimer()
 		cpu.stop()
 		work := ptrace.NewTraces()
@@ -272,9 +244,7 @@ func BenchmarkCorrelateTraces8192(b *testing.B) {
 		cpu.start()
 		b.StartTimer()
 		require.NoError(b, p.ConsumeTraces(context.Background(), work))
-	}
-	cpu.stop()
-	reportPerItem(b, &cpu)
+	})
 	require.Zero(b, counter(&testing.T{}, tt, "items_unannotated", ""))
 }
 
@@ -293,14 +263,9 @@ func BenchmarkProjectLogs8192(b *testing.B) {
 		r.Attributes().PutStr("event.name", "cart.add")
 		r.Attributes().PutInt("quantity", int64(i%5))
 	}
-	b.ReportAllocs()
-	var cpu cpuMeter
-	cpu.start()
-	for b.Loop() {
+	loopPerItem(b, func(cpu *cpuMeter) {
 		releaseAll(projectAll(b, newLogBatch(ld)))
-	}
-	cpu.stop()
-	reportPerItem(b, &cpu)
+	})
 }
 
 func BenchmarkProjectMetrics8192(b *testing.B) {
@@ -319,14 +284,9 @@ func BenchmarkProjectMetrics8192(b *testing.B) {
 			p.Attributes().PutStr("route", fmt.Sprintf("/r/%d", i%8))
 		}
 	}
-	b.ReportAllocs()
-	var cpu cpuMeter
-	cpu.start()
-	for b.Loop() {
+	loopPerItem(b, func(cpu *cpuMeter) {
 		releaseAll(projectAll(b, newPointBatch(md)))
-	}
-	cpu.stop()
-	reportPerItem(b, &cpu)
+	})
 }
 
 var _ = behaviorpb.Signal_SIGNAL_SPANS
@@ -399,10 +359,7 @@ func BenchmarkBatchLatencyTraces8192(b *testing.B) {
 	defer func() { require.NoError(b, p.Shutdown(context.Background())) }()
 
 	var latencies []time.Duration
-	b.ReportAllocs()
-	var cpu cpuMeter
-	cpu.start()
-	for b.Loop() {
+	loopPerItem(b, func(cpu *cpuMeter) {
 		b.StopTimer()
 		cpu.stop()
 		work := ptrace.NewTraces()
@@ -412,9 +369,7 @@ func BenchmarkBatchLatencyTraces8192(b *testing.B) {
 		began := time.Now()
 		require.NoError(b, p.ConsumeTraces(context.Background(), work))
 		latencies = append(latencies, time.Since(began))
-	}
-	cpu.stop()
-	reportPerItem(b, &cpu)
+	})
 	slices.Sort(latencies)
 	at := func(q float64) float64 {
 		return float64(latencies[min(len(latencies)-1, int(q*float64(len(latencies))))].Nanoseconds()) / 1e6
@@ -423,4 +378,18 @@ func BenchmarkBatchLatencyTraces8192(b *testing.B) {
 	b.ReportMetric(at(0.99), "p99-ms")
 	require.Zero(b, counter(&testing.T{}, tt, "items_unannotated", ""))
 	require.Equal(b, int64(len(latencies)*benchItems), counter(&testing.T{}, tt, "items_annotated", ""))
+}
+
+// loopPerItem runs body in the benchmark loop with allocations reported and the process CPU
+// per item (GC included) measured around the loop; body may pause the meter (and the timer)
+// around set-up that is not part of the measure.
+func loopPerItem(b *testing.B, body func(cpu *cpuMeter)) {
+	b.ReportAllocs()
+	var cpu cpuMeter
+	cpu.start()
+	for b.Loop() {
+		body(&cpu)
+	}
+	cpu.stop()
+	reportPerItem(b, &cpu)
 }

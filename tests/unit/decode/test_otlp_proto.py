@@ -6,15 +6,12 @@ FSE 2023, IntelligentDDS/Nezha, MIT license) are converted to protobuf with Pars
 
 from __future__ import annotations
 
-import base64
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from google.protobuf.json_format import ParseDict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -31,6 +28,7 @@ from sidecar.decode import (
     iter_messages,
     sniff_signal,
 )
+from sidecar.decode.otlp_message import to_message
 from sidecar.evidence.batch import EvidenceBatch, Signal
 from sidecar.testing import slice_document
 
@@ -39,26 +37,11 @@ needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="Online Boutique recor
 KEYS = ("sea.context", "http.method", "k8s.pod.name", "route")
 T1 = "5b8efff798038103d269b633813fc60c"
 S1 = "eee19b7ec3c1b174"
-_IDS = {"traceId", "spanId", "parentSpanId"}
-_MESSAGES = {"resourceSpans": TracesData, "resourceLogs": LogsData, "resourceMetrics": MetricsData}
-
-
-def protojson(value: Any, key: str = "") -> Any:
-    """OTLP JSON -> plain protojson: hex ids to base64, bare NaN/Infinity to their strings."""
-    if isinstance(value, dict):
-        return {k: protojson(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [protojson(v) for v in value]
-    if key in _IDS and isinstance(value, str):
-        return base64.b64encode(bytes.fromhex(value)).decode()
-    if isinstance(value, float) and not math.isfinite(value):
-        return {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}[str(value)]
-    return value
 
 
 def to_proto(doc: dict[str, Any]) -> bytes:
-    (key,) = doc
-    return ParseDict(protojson(doc), _MESSAGES[key]()).SerializeToString()
+    """An OTLP JSON document as protobuf bytes."""
+    return to_message(doc).SerializeToString()
 
 
 def assert_same(a: EvidenceBatch, b: EvidenceBatch) -> None:
@@ -161,7 +144,7 @@ def test_logs_and_metrics_decode_the_same() -> None:
 
 def test_export_requests_are_the_same_message() -> None:
     doc = {"resourceSpans": [{"resource": RESOURCE, "scopeSpans": [{"spans": [{"name": "a"}]}]}]}
-    request = ParseDict(protojson(doc), ExportTraceServiceRequest())
+    request = ExportTraceServiceRequest(resource_spans=to_message(doc).resource_spans)
     assert_same(decode_message(request, KEYS), decode_document(doc, KEYS))
 
 
