@@ -9,7 +9,7 @@ or per distinct string, not per row in Python.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from sidecar.correlate.correlator import CorrelationColumns, Correlator
 from sidecar.correlate.kernels import unique_rows
-from sidecar.evidence.batch import EvidenceBatch, Signal, SpanKind, StringPool
+from sidecar.evidence.batch import I32, EvidenceBatch, Signal, SpanKind, StringPool
 from sidecar.spec.expr import Assertion, ExpressionError, compile_assertion
 from sidecar.spec_index.index import RuntimeIndex
 
@@ -270,21 +270,24 @@ def forbidden_attribute(ctx: CheckContext) -> Finding:
 def undeclared_event(ctx: CheckContext) -> Finding:
     """A log record names an event the spec does not declare."""
     b = ctx.batch
-    if not ctx.has(Signal.LOG):
-        return fact("undeclared_event", np.zeros(len(b), np.bool_))
-    declared = ctx.codes_of(set(ctx.index.bindings.log_event), b.pool)
-    mask = (b.signal == Signal.LOG) & (b.event_name != 0) & ~np.isin(b.event_name, declared)
-    return fact("undeclared_event", mask)
+    return _undeclared(ctx, "undeclared_event", Signal.LOG, b.event_name,
+                       ctx.index.bindings.log_event)  # fmt: skip
 
 
 def undeclared_metric(ctx: CheckContext) -> Finding:
     """A metric data point whose metric the spec does not declare."""
     b = ctx.batch
-    if not ctx.has(Signal.METRIC):
-        return fact("undeclared_metric", np.zeros(len(b), np.bool_))
-    declared = ctx.codes_of(set(ctx.index.bindings.metric), b.pool)
-    mask = (b.signal == Signal.METRIC) & (b.name != 0) & ~np.isin(b.name, declared)
-    return fact("undeclared_metric", mask)
+    return _undeclared(ctx, "undeclared_metric", Signal.METRIC, b.name, ctx.index.bindings.metric)
+
+
+def _undeclared(ctx: CheckContext, kind: str, signal: Signal, names: I32,
+                declared_names: Iterable[str]) -> Finding:  # fmt: skip
+    """Rows of ``signal`` whose name (a code column) is set but not among the declared."""
+    b = ctx.batch
+    if not ctx.has(signal):
+        return fact(kind, np.zeros(len(b), np.bool_))
+    declared = ctx.codes_of(set(declared_names), b.pool)
+    return fact(kind, (b.signal == signal) & (names != 0) & ~np.isin(names, declared))
 
 
 def metric_range(ctx: CheckContext) -> Finding:
