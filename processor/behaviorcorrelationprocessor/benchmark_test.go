@@ -205,13 +205,8 @@ func benchmarkApply(b *testing.B, td ptrace.Traces) {
 	resp, err := checkResponse(annotate(chunks[0].req, rows), benchItems, len(fakeDriftKinds))
 	require.NoError(b, err)
 	loopPerItem(b, func(cpu *cpuMeter) {
-		b.StopTimer()
-		cpu.stop()
-		work := ptrace.NewTraces()
-		td.CopyTo(work)
-		src := newSpanBatch(work)
-		cpu.start()
-		b.StartTimer()
+		var src *spanBatch
+		untimed(b, cpu, func() { src = newSpanBatch(copyTraces(td)) })
 		newAnnotator(fakeDriftKinds).apply(resp, src, nil)
 	})
 }
@@ -237,12 +232,8 @@ func BenchmarkCorrelateTraces8192(b *testing.B) {
 	defer func() { require.NoError(b, p.Shutdown(context.Background())) }()
 
 	loopPerItem(b, func(cpu *cpuMeter) {
-		b.StopTimer()
-		cpu.stop()
-		work := ptrace.NewTraces()
-		td.CopyTo(work)
-		cpu.start()
-		b.StartTimer()
+		var work ptrace.Traces
+		untimed(b, cpu, func() { work = copyTraces(td) })
 		require.NoError(b, p.ConsumeTraces(context.Background(), work))
 	})
 	require.Zero(b, counter(&testing.T{}, tt, "items_unannotated", ""))
@@ -360,12 +351,8 @@ func BenchmarkBatchLatencyTraces8192(b *testing.B) {
 
 	var latencies []time.Duration
 	loopPerItem(b, func(cpu *cpuMeter) {
-		b.StopTimer()
-		cpu.stop()
-		work := ptrace.NewTraces()
-		td.CopyTo(work)
-		cpu.start()
-		b.StartTimer()
+		var work ptrace.Traces
+		untimed(b, cpu, func() { work = copyTraces(td) })
 		began := time.Now()
 		require.NoError(b, p.ConsumeTraces(context.Background(), work))
 		latencies = append(latencies, time.Since(began))
@@ -392,4 +379,20 @@ func loopPerItem(b *testing.B, body func(cpu *cpuMeter)) {
 	}
 	cpu.stop()
 	reportPerItem(b, &cpu)
+}
+
+// untimed runs f with the benchmark timer and the CPU meter paused (per-iteration set-up).
+func untimed(b *testing.B, cpu *cpuMeter, f func()) {
+	b.StopTimer()
+	cpu.stop()
+	f()
+	cpu.start()
+	b.StartTimer()
+}
+
+// copyTraces is a fresh copy of td, so every iteration annotates unannotated spans.
+func copyTraces(td ptrace.Traces) ptrace.Traces {
+	work := ptrace.NewTraces()
+	td.CopyTo(work)
+	return work
 }
