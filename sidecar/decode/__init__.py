@@ -1,4 +1,4 @@
-"""Decoders: OTLP JSON and protobuf into the columnar evidence batch."""
+"""Decoders: OTLP JSON, OTLP protobuf and the processor's projection into the evidence batch."""
 
 from sidecar.decode.otlp_json import (
     JsonDocument,
@@ -7,6 +7,7 @@ from sidecar.decode.otlp_json import (
     iter_documents,
     iter_items,
 )
+from sidecar.decode.otlp_message import to_message
 from sidecar.decode.otlp_proto import (
     ProtoMessage,
     decode_message,
@@ -16,6 +17,7 @@ from sidecar.decode.otlp_proto import (
     sniff_signal,
 )
 from sidecar.decode.problems import OtlpDecodeError
+from sidecar.decode.projection import decode_projection
 
 __all__ = [
     "JsonDocument",
@@ -24,10 +26,12 @@ __all__ = [
     "decode_document",
     "decode_json_files",
     "decode_message",
+    "decode_projection",
     "decode_proto_files",
     "decode_request",
     "iter_documents",
     "iter_items",
     "iter_messages",
     "sniff_signal",
+    "to_message",
 ]

@@ -14,6 +14,10 @@ the OTLP shape:
 - binding columns come from item attributes only, best key first (``semconv.BINDING_KEYS``);
 - columns a signal does not have stay 0 (NaN for ``value``); log records and data points
   are instants (end = start); a log record is named by its event.
+
+The processor's projection arrives with a string table already, so its decoder feeds pool
+codes (:meth:`Columns.set_resources`, :meth:`Columns.set_attribute_codes`) into the same
+slots and runs instead of texts.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import numpy.typing as npt
 
 from sidecar.decode.semconv import BINDING_KEYS, SERVICE_NAME
 from sidecar.decode.values import NAN, Plain, plain_number, plain_text, text_number
-from sidecar.evidence.batch import I32, I64, EvidenceBatch, Signal, StringPool
+from sidecar.evidence.batch import F64, I32, I64, U64, EvidenceBatch, Signal, StringPool
 
 #: The columns a decoder sets directly (the others come from attributes and resources).
 _SETTABLE = frozenset(
@@ -153,6 +157,50 @@ class Columns:
         chosen = np.flatnonzero(values)
         if len(chosen):
             self._hits.append((_EVENT_SLOT, chosen.astype(np.int64), values[chosen]))
+
+    def set_resources(self, first_rows: U64, counts: U64, keys: I32, values: I32) -> None:
+        """Resource runs from codes: where each starts and its attributes (pool codes, ragged by
+        ``counts``); the projection decoder's :meth:`start_resource`."""
+        wanted = (SERVICE_NAME, *self.attribute_keys)
+        table = np.zeros((len(first_rows), len(wanted)), np.int32)
+        if len(keys):
+            owner = np.repeat(np.arange(len(first_rows)), counts.astype(np.int64))
+            for j, key in enumerate(wanted):
+                code = self.pool.find(key)
+                if code > 0:
+                    hit = np.flatnonzero(keys == code)
+                    # A repeated key: the last one wins, as in a dict of the attributes.
+                    table[owner[hit], j] = values[hit]
+        self._run_rows = first_rows.astype(np.int64).tolist()
+        self._run_codes = list(map(tuple, table.tolist()))
+
+    def set_attribute_codes(self, counts: U64, keys: I32, values: I32, numbers: F64) -> None:
+        """Every row's attributes as pool codes (``Columns.set_attributes`` without texts)."""
+        self._counts = cast("Sequence[int]", counts.astype(np.int64))
+        self._keys, self._values, self._numbers = keys, values, numbers
+        slot_keys = list(self._slots)
+        lookup = np.full(len(self.pool), -1, np.int32)
+        for i, key in enumerate(slot_keys):
+            code = self.pool.find(key)
+            if code > 0:
+                lookup[code] = i
+        which = lookup[keys]
+        chosen = np.flatnonzero((which >= 0) & (values != 0))
+        if not len(chosen):
+            return
+        rows = np.repeat(np.arange(len(counts), dtype=np.int32), self._counts)[chosen]
+        # Group the chosen entries by key with one stable (radix) sort; entry order is kept
+        # within a key, so a repeated key's last entry wins.
+        which = which[chosen].astype(np.int16 if len(slot_keys) < 2**15 else np.int32)
+        order = np.argsort(which, kind="stable")
+        ends = np.cumsum(np.bincount(which, minlength=len(slot_keys))).tolist()
+        for i, (start, stop) in enumerate(zip([0, *ends[:-1]], ends, strict=True)):
+            if start == stop:
+                continue
+            mine = order[start:stop]
+            key_rows, key_values = rows[mine].astype(np.int64), values[chosen[mine]]
+            for slot in self._slots[slot_keys[i]]:
+                self._hits.append((slot, key_rows, key_values))
 
     def build(self, signal: Signal, n: int) -> EvidenceBatch:
         """Freeze ``n`` rows (all of one signal) into a batch."""

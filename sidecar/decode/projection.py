@@ -24,7 +24,6 @@ import numpy as np
 import numpy.typing as npt
 
 from sidecar.decode.columns import Columns
-from sidecar.decode.semconv import SERVICE_NAME
 from sidecar.decode.values import I64_MAX, NAN, SEVERITIES, SPAN_KINDS, STATUS_CODES, text_number
 from sidecar.errors import ProjectionError
 from sidecar.evidence.batch import F64, I32, U8, U64, EvidenceBatch, Signal, StringPool
@@ -85,7 +84,7 @@ def decode_projection(
     if not strings or strings[0] != "":
         raise ProjectionError("strings", 'strings[0] must be "" (code 0 means absent)')
     table = StringPool.of_table(strings) if pool is None else None
-    cols = _ProjectedColumns(attribute_keys, pool if table is None else table)
+    cols = Columns(attribute_keys, pool if table is None else table)
     if table is not None:  # the request's table is the pool: codes stay as they are
         remap = np.arange(len(strings), dtype=np.int32)
     else:
@@ -139,57 +138,6 @@ _PLAIN = (
     ("severity_number", "severity", np.int8), ("value", "value", np.float64),
     ("exemplar_span_id", "ex_span_id", np.uint64),
 )  # fmt: skip
-
-
-class _ProjectedColumns(Columns):
-    """Columns fed with pool codes instead of texts (the request's strings are already a table).
-
-    The rules are Columns' own: resource runs give service and resource-level dense codes;
-    item attributes feed the binding and dense columns through the same slots and ranks.
-    """
-
-    def set_resources(self, first_rows: U64, counts: U64, keys: I32, values: I32) -> None:
-        """Resource runs: where each starts and its attributes (pool codes)."""
-        wanted = (SERVICE_NAME, *self.attribute_keys)
-        table = np.zeros((len(first_rows), len(wanted)), np.int32)
-        if len(keys):
-            owner = np.repeat(np.arange(len(first_rows)), counts.astype(np.int64))
-            for j, key in enumerate(wanted):
-                code = self.pool.find(key)
-                if code > 0:
-                    hit = np.flatnonzero(keys == code)
-                    # A repeated key: the last one wins, as in a dict of the attributes.
-                    table[owner[hit], j] = values[hit]
-        self._run_rows = first_rows.astype(np.int64).tolist()
-        self._run_codes = list(map(tuple, table.tolist()))
-
-    def set_attribute_codes(self, counts: U64, keys: I32, values: I32, numbers: F64) -> None:
-        """Every row's attributes as pool codes (``Columns.set_attributes`` without texts)."""
-        self._counts = cast("Sequence[int]", counts.astype(np.int64))
-        self._keys, self._values, self._numbers = keys, values, numbers
-        slot_keys = list(self._slots)
-        lookup = np.full(len(self.pool), -1, np.int32)
-        for i, key in enumerate(slot_keys):
-            code = self.pool.find(key)
-            if code > 0:
-                lookup[code] = i
-        which = lookup[keys]
-        chosen = np.flatnonzero((which >= 0) & (values != 0))
-        if not len(chosen):
-            return
-        rows = np.repeat(np.arange(len(counts), dtype=np.int32), self._counts)[chosen]
-        # Group the chosen entries by key with one stable (radix) sort; entry order is kept
-        # within a key, so a repeated key's last entry wins.
-        which = which[chosen].astype(np.int16 if len(slot_keys) < 2**15 else np.int32)
-        order = np.argsort(which, kind="stable")
-        ends = np.cumsum(np.bincount(which, minlength=len(slot_keys))).tolist()
-        for i, (start, stop) in enumerate(zip([0, *ends[:-1]], ends, strict=True)):
-            if start == stop:
-                continue
-            mine = order[start:stop]
-            key_rows, key_values = rows[mine].astype(np.int64), values[chosen[mine]]
-            for slot in self._slots[slot_keys[i]]:
-                self._hits.append((slot, key_rows, key_values))
 
 
 def _packed(
