@@ -249,10 +249,22 @@ func (c *sidecarClient) useProjection(p *behaviorpb.Projection) {
 	}
 }
 
-// acquire takes an in-flight slot, or gives up when ctx ends first.
+// minRequestTime is the least time left before the deadline worth sending a request with:
+// less cannot be answered (a loopback round trip alone takes longer), and a request sent
+// anyway only costs the sidecar work that nobody waits for.
+const minRequestTime = time.Millisecond
+
+// acquire takes an in-flight slot, or gives up when ctx ends first or too little of it is
+// left once a slot is free. A slot freed by a request the sidecar timed out can come free an
+// instant before the client's own deadline fires (and select picks at random when both are
+// ready), so the time left is read from the clock, not only from ctx.Err.
 func (c *sidecarClient) acquire(ctx context.Context) bool {
 	select {
 	case c.slots <- struct{}{}:
+		if dl, ok := ctx.Deadline(); ctx.Err() != nil || (ok && time.Until(dl) < minRequestTime) {
+			c.release()
+			return false
+		}
 		return true
 	case <-ctx.Done():
 		return false

@@ -39,7 +39,8 @@ type Config struct {
 	// TLS of the connection. Plaintext by default (tls.insecure: true), for a sidecar on
 	// loopback or in the same pod; a warning is logged when the endpoint is not loopback.
 	TLS configtls.ClientConfig `mapstructure:"tls"`
-	// Timeout bounds each Correlate request, the wait for an in-flight slot included.
+	// Timeout bounds a batch's exchange with the sidecar: all its Correlate requests (chunks),
+	// the waits for in-flight slots included, end by one deadline.
 	Timeout time.Duration `mapstructure:"timeout"`
 	// FailureMode is open (pass data on unannotated, count it) or closed (return the error).
 	FailureMode FailureMode `mapstructure:"failure_mode"`

@@ -110,18 +110,22 @@ func (p *correlationProcessor) correlate(ctx context.Context, b batch) error {
 		return p.failure(n, n, reason, nil)
 	}
 
+	// One deadline for the whole batch: every chunk's wait for a slot and its call end by
+	// it, so a batch holds the pipeline for at most one timeout however many chunks it has.
+	calls, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
 	var wg sync.WaitGroup
 	var chunks []*chunk
 	dispatch := func(c *chunk, async bool) {
 		chunks = append(chunks, c)
 		if !async {
-			p.send(ctx, sess, c)
+			p.send(calls, sess, c)
 			return
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p.send(ctx, sess, c)
+			p.send(calls, sess, c)
 		}()
 	}
 	tooLarge := plan(b, sess.projection, sess.maxRequestBytes, dispatch)
@@ -281,12 +285,10 @@ func (pk *packer) flush() {
 	pk.e = pk.newEncoder()
 }
 
-// send makes one Correlate call within the timeout (waiting for an in-flight slot included)
+// send makes one Correlate call by ctx's deadline (the batch's; waiting for an in-flight slot included)
 // and records the outcome on the chunk and in the self-metrics.
 func (p *correlationProcessor) send(ctx context.Context, sess *session, c *chunk) {
 	rows := int(c.req.GetRows())
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
-	defer cancel()
 	began := time.Now()
 	if !p.client.acquire(ctx) {
 		p.fail(ctx, c, reasonTimeout, fmt.Errorf("no in-flight slot within %s (max_inflight %d)", p.cfg.Timeout, p.cfg.MaxInflight))
