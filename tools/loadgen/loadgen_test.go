@@ -74,8 +74,8 @@ func TestSinkCompletesABatchWhenAllItsSpansArrive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer()
-	ptraceotlp.RegisterGRPCServer(srv, &sink{nonce: nonce, tracker: tr, annotationKey: "behavior.correlation_status"})
+	srv := grpc.NewServer(grpc.ForceServerCodec(rawCodec{}))
+	newSink(nonce, tr, "behavior.correlation_status").register(srv)
 	go func() { _ = srv.Serve(lis) }()
 	defer srv.Stop()
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -119,5 +119,56 @@ func TestSinkCompletesABatchWhenAllItsSpansArrive(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("batch never completed")
+	}
+}
+
+// TestScanExportCountsWhatPdataSees checks the sink's wire scan against a pdata decode of the
+// same request: spans of another run and keys only on events or resources do not count.
+func TestScanExportCountsWhatPdataSees(t *testing.T) {
+	const nonce, key = 0xF00D, "behavior.correlation_status"
+	td := buildBatch([]traceTemplate{builtinCheckout()}, 60)
+	stampBatch(td, nonce, 9)
+	other := buildBatch([]traceTemplate{builtinCheckout()}, 7)
+	stampBatch(other, nonce+1, 9)
+	other.ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+	i := 0
+	spansOf(td, func(s ptrace.Span) {
+		switch i % 4 {
+		case 0:
+			s.Attributes().PutStr(key, "ok")
+		case 1:
+			s.Events().AppendEmpty().Attributes().PutStr(key, "not the span's")
+		case 2:
+			s.Attributes().PutStr(key+".suffix", "a longer key")
+		}
+		i++
+	})
+	td.ResourceSpans().At(0).Resource().Attributes().PutStr(key, "resource, not span")
+	want := map[uint32]arrival{}
+	spansOf(td, func(s ptrace.Span) {
+		tid := s.TraceID()
+		if binary.BigEndian.Uint32(tid[0:4]) != nonce {
+			return
+		}
+		c := want[binary.BigEndian.Uint32(tid[4:8])]
+		c.spans++
+		if _, ok := s.Attributes().Get(key); ok {
+			c.annotated++
+		}
+		want[binary.BigEndian.Uint32(tid[4:8])] = c
+	})
+	wire, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := scanExport(wire, nonce, []byte(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[9] != want[9] || want[9].spans != 60 || want[9].annotated != 15 {
+		t.Fatalf("scanExport = %v, pdata says %v (want 60 spans, 15 annotated)", got, want)
+	}
+	if _, err := scanExport(wire[:len(wire)-3], nonce, []byte(key)); err == nil {
+		t.Fatal("a truncated request scanned without error")
 	}
 }

@@ -138,8 +138,8 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return fmt.Errorf("sink listen %s: %w", o.sink, err)
 		}
-		sinkServer = grpc.NewServer(grpc.MaxRecvMsgSize(o.maxMsgBytes))
-		ptraceotlp.RegisterGRPCServer(sinkServer, &sink{nonce: nonce, tracker: tracker, annotationKey: o.annotation})
+		sinkServer = grpc.NewServer(grpc.MaxRecvMsgSize(o.maxMsgBytes), grpc.ForceServerCodec(rawCodec{}))
+		newSink(nonce, tracker, o.annotation).register(sinkServer)
 		go func() { _ = sinkServer.Serve(lis) }()
 		defer sinkServer.Stop()
 		fmt.Fprintf(os.Stderr, "loadgen: sink listening on %s\n", lis.Addr())
