@@ -31,9 +31,11 @@ import (
 
 const benchItems = 8192
 
+// projectAll projects the whole batch into one request (the per-item costs these benchmarks
+// measure; BenchmarkProjectTraces8192Chunked measures the split into requestRows).
 func projectAll(b *testing.B, src batch) []*chunk {
 	var chunks []*chunk
-	tooLarge := plan(src, newProjection(nil), defaultMaxMessageBytes, func(c *chunk, _ bool) { chunks = append(chunks, c) })
+	tooLarge := plan(src, newProjection(nil), defaultMaxMessageBytes, src.rowCount(), func(c *chunk) { chunks = append(chunks, c) })
 	if len(tooLarge) > 0 {
 		b.Fatal("items too large")
 	}
@@ -188,7 +190,7 @@ func BenchmarkProjectTraces8192Chunked(b *testing.B) {
 	td := benchTraces()
 	loopPerItem(b, func(cpu *cpuMeter) {
 		n := 0
-		plan(newSpanBatch(td), newProjection(nil), 256<<10, func(c *chunk, _ bool) { n++; c.enc.release() })
+		plan(newSpanBatch(td), newProjection(nil), 256<<10, requestRows, func(c *chunk) { n++; c.enc.release() })
 		if n < 2 {
 			b.Fatal("expected several chunks")
 		}

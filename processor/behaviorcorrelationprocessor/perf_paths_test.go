@@ -70,7 +70,7 @@ func TestEncoderSlotsGiveTheTablesAnswer(t *testing.T) {
 				td := variedTraces(300)
 				b := newSpanBatch(td)
 				var chunks []*chunk
-				require.Empty(t, plan(b, proj, limit, func(c *chunk, _ bool) { chunks = append(chunks, c) }))
+				require.Empty(t, plan(b, proj, limit, requestRows, func(c *chunk) { chunks = append(chunks, c) }))
 				defer releaseAll(chunks)
 				seen := 0
 				for _, c := range chunks {

@@ -402,6 +402,53 @@ func TestChunkingKeepsTracesTogether(t *testing.T) {
 	assert.Len(t, where, 60)
 }
 
+// TestLargeBatchGoesOutInRequestsOfRequestRows: a batch of more than requestRows items is
+// sent in several requests (so correlating one overlaps applying another), traces whole, each
+// request at most requestRows rows unless one trace is larger, and every item annotated.
+func TestLargeBatchGoesOutInRequestsOfRequestRows(t *testing.T) {
+	side := newFakeSidecar(t)
+	p, sink, tt := newTracesProcessor(t, testConfig(side.addr))
+
+	const traces, spans, bigTrace = 1400, 7, requestRows + 10
+	td := makeTraces(traces, spans)
+	big, s := makeTraces(1, bigTrace), 0
+	forEachSpan(big, func(_ string, sp ptrace.Span) { // trace number `traces`, not 0
+		sp.SetTraceID(traceID(traces))
+		sp.SetSpanID(spanID(traces, s))
+		s++
+	})
+	big.ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+	total := traces*spans + bigTrace
+	require.NoError(t, p.ConsumeTraces(context.Background(), td))
+	forEachSpan(sink.AllTraces()[0], func(service string, sp ptrace.Span) {
+		requireAnnotated(t, sp.Attributes(), sp.Name(), service, sp.SpanID())
+	})
+	assert.Equal(t, int64(total), counter(t, tt, "items_annotated", ""))
+
+	reqs := side.received()
+	require.GreaterOrEqual(t, len(reqs), 3)
+	where := map[pcommon.TraceID]int{}
+	rows := 0
+	for i, req := range reqs {
+		decoded, problem := readRequest(req)
+		require.Empty(t, problem)
+		rows += len(decoded)
+		ids := map[pcommon.TraceID]bool{}
+		for _, r := range decoded {
+			if j, seen := where[r.traceID]; seen {
+				assert.Equal(t, j, i, "a trace split over requests %d and %d", j, i)
+			}
+			where[r.traceID] = i
+			ids[r.traceID] = true
+		}
+		if len(decoded) > requestRows {
+			assert.Len(t, ids, 1, "request %d has %d rows: more than requestRows, and more than one trace", i, len(decoded))
+		}
+	}
+	assert.Equal(t, total, rows)
+	assert.Len(t, where, traces+1)
+}
+
 func TestChunkingTraceLargerThanARequest(t *testing.T) {
 	side := newFakeSidecar(t)
 	cfg := testConfig(side.addr)
@@ -626,7 +673,7 @@ func TestCheckResponse(t *testing.T) {
 // makeRequest projects a batch into one request with every attribute.
 func makeRequest(t *testing.T, td ptrace.Traces) *behaviorpb.CorrelateRequest {
 	var reqs []*behaviorpb.CorrelateRequest
-	tooLarge := plan(newSpanBatch(td), newProjection(nil), 4<<20, func(c *chunk, _ bool) { reqs = append(reqs, c.req) })
+	tooLarge := plan(newSpanBatch(td), newProjection(nil), 4<<20, requestRows, func(c *chunk) { reqs = append(reqs, c.req) })
 	require.Empty(t, tooLarge)
 	require.Len(t, reqs, 1)
 	return reqs[0]
