@@ -197,6 +197,38 @@ func BenchmarkProjectTraces8192Chunked(b *testing.B) {
 	})
 }
 
+// BenchmarkContractFloorBoutique8192 is the least any processor pays to write the contract's
+// 12 attributes with pdata's public API: constant values (no response to read, no caches),
+// one rule id and no drift kinds per span, an evidence id text prepared beforehand. Compare
+// with BenchmarkApplyBoutique8192 on the same spans.
+func BenchmarkContractFloorBoutique8192(b *testing.B) {
+	td := boutiqueTraces()
+	evidence := make([]string, 0, benchItems)
+	for range benchItems {
+		evidence = append(evidence, fmt.Sprintf("%016x", len(evidence)))
+	}
+	loopPerItem(b, func(cpu *cpuMeter) {
+		var src *spanBatch
+		untimed(b, cpu, func() { src = newSpanBatch(copyTraces(td)) })
+		for row := range src.rowCount() {
+			a := src.itemAttributes(row)
+			a.EnsureCapacity(a.Len() + contractAttributes)
+			a.PutStr(attrSpecNodeID, "checkout:flow:PlaceOrder")
+			a.PutStr(attrContext, "checkout")
+			a.PutStr(attrMatchType, "deterministic")
+			a.PutDouble(attrConfidence, 1)
+			a.PutStr(attrCorrelationState, "ok")
+			a.PutDouble(attrDriftScore, 0)
+			a.PutStr(attrDriftLevel, "none")
+			a.PutStr(attrDriftClass, "none")
+			a.PutEmptySlice(attrDriftKinds)
+			a.PutEmptySlice(attrRuleIDs).AppendEmpty().SetStr("bind.span_name")
+			a.PutStr(attrEvidenceID, evidence[row])
+			a.PutStr(attrSpecVersion, "226160b9b3acaef46e89f263b2ed1a95da90c82bfc19709ab12de488c47e43cf")
+		}
+	})
+}
+
 func BenchmarkApplyTraces8192(b *testing.B) { benchmarkApply(b, benchTraces()) }
 
 // benchmarkApply writes the fake sidecar's annotations onto a fresh copy of td per iteration.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"net"
 	"testing"
 	"time"
@@ -171,4 +172,22 @@ func TestScanExportCountsWhatPdataSees(t *testing.T) {
 	if _, err := scanExport(wire[:len(wire)-3], nonce, []byte(key)); err == nil {
 		t.Fatal("a truncated request scanned without error")
 	}
+}
+
+func TestPreAnnotateWritesTheTwelveContractAttributes(t *testing.T) {
+	td := buildBatch([]traceTemplate{builtinCheckout()}, 30)
+	preAnnotate(td)
+	spansOf(td, func(s ptrace.Span) {
+		n := 0
+		for k := range s.Attributes().All() {
+			if len(k) > 9 && k[:9] == "behavior." {
+				n++
+			}
+		}
+		ev, _ := s.Attributes().Get("behavior.evidence_id")
+		sid := s.SpanID()
+		if n != 12 || ev.Str() != hex.EncodeToString(sid[:]) {
+			t.Fatalf("span %s: %d behavior.* attributes, evidence_id %q", s.Name(), n, ev.Str())
+		}
+	})
 }

@@ -55,6 +55,7 @@ type options struct {
 	batchSpans  int
 	sinkTimeout time.Duration
 	annotation  string
+	preAnnotate bool
 	maxMsgBytes int
 }
 
@@ -71,6 +72,7 @@ func parseOptions(args []string) (options, error) {
 	fs.IntVar(&o.batchSpans, "batch-spans", 8192, "spans per Export request")
 	fs.DurationVar(&o.sinkTimeout, "sink-timeout", 10*time.Second, "a batch not complete at the sink by then counts as lost")
 	fs.StringVar(&o.annotation, "annotation-key", "behavior.correlation_status", "span attribute that marks an annotated span (counted at the sink)")
+	fs.BoolVar(&o.preAnnotate, "pre-annotate", false, "send spans that already carry the 12 behavior.* contract attributes (what carrying annotated spans costs a collector without the processor)")
 	fs.IntVar(&o.maxMsgBytes, "max-recv-bytes", 256<<20, "sink's gRPC max receive message size")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -170,6 +172,7 @@ func run(ctx context.Context, o options) error {
 		"batch_spans":    o.batchSpans,
 		"delivery":       map[bool]string{true: "sink", false: "export-call"}[o.sink != ""],
 		"annotation_key": o.annotation,
+		"pre_annotated":  o.preAnnotate,
 		"phases":         reports,
 	})
 }
@@ -198,6 +201,9 @@ func runPhase(ctx context.Context, o options, ph phase, client ptraceotlp.GRPCCl
 	for w := range ph.senders {
 		stats[w] = &workerStats{}
 		batch := buildBatch(templates, o.batchSpans)
+		if o.preAnnotate {
+			preAnnotate(batch)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
