@@ -13,10 +13,11 @@ import numpy as np
 
 from sidecar.correlate.correlator import CorrelationColumns, Correlator, HeuristicMatcher
 from sidecar.correlate.heuristic import NameMatcher
+from sidecar.drift.check_memo import CheckMemo
 from sidecar.drift.classify import Drift, combine
 from sidecar.drift.privacy_check import PiiScanner, pii_exposure
 from sidecar.drift.rates import RateTracker
-from sidecar.drift.span_checks import ITEM_CHECKS, CheckContext, CheckMemo, Finding
+from sidecar.drift.span_checks import ITEM_CHECKS, CheckContext, Finding
 from sidecar.drift.trace_checks import call_edges, call_findings, retried_calls
 from sidecar.evidence.annotations import Annotations, evidence_ids
 from sidecar.evidence.batch import I32, I64, EvidenceBatch

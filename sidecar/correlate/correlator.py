@@ -156,10 +156,13 @@ class Correlator:
         if n == 0:
             inverse = np.zeros(0, np.int64)
         memo = self._codes
-        if any(c not in memo for c in per_shape):
+        try:  # one hash of each correlation (a dataclass hashes all its fields every time)
+            coded = [memo[c] for c in per_shape]
+        except KeyError:
             self._memoise(per_shape)
+            coded = [memo[c] for c in per_shape]
         node, ctx, match, conf, ignored, rules, reason = (
-            zip(*[memo[c] for c in per_shape], strict=True) if per_shape else [()] * 7
+            zip(*coded, strict=True) if per_shape else [()] * 7
         )
         return CorrelationColumns(
             node=np.array(node, np.int32)[inverse], context=np.array(ctx, np.int32)[inverse],
@@ -206,7 +209,7 @@ class Correlator:
         if not rows_mask.any():
             return
         keys = make_keys()
-        todo = np.flatnonzero(rows_mask & (cols.node == 0) & ~cols.ignored & (keys != 0))
+        todo = (rows_mask & (cols.node == 0) & ~cols.ignored & (keys != 0)).nonzero()[0]
         if len(todo) == 0:
             return
         found = self.memory.lookup(keys[todo])
@@ -234,5 +237,6 @@ class Correlator:
 
 def _pack(cols: CorrelationColumns) -> npt.NDArray[np.int64]:
     """node code, context code and confidence (8 bits) in one int64 for the span memory."""
-    conf = np.clip(np.rint(cols.confidence * 255), 0, 255).astype(np.int64)
+    # minimum(maximum()) is np.clip without its per-call overhead (NaN propagates alike).
+    conf = np.minimum(np.maximum(np.rint(cols.confidence * 255), 0), 255).astype(np.int64)
     return (cols.node.astype(np.int64) << 32) | (cols.context.astype(np.int64) << 8) | conf

@@ -62,7 +62,7 @@ class SpanMemory:
         """The stored value per key, newest first; -1 where unknown."""
         out = np.full(len(keys), -1, np.int64)
         for chunk_keys, chunk_values in reversed(self._chunks):
-            missing = np.flatnonzero((out < 0) & (keys != 0))
+            missing = ((out < 0) & (keys != 0)).nonzero()[0]
             if len(missing) == 0:
                 break
             rows = join_rows(chunk_keys, keys[missing])
@@ -82,8 +82,14 @@ def parent_rows(batch: EvidenceBatch) -> npt.NDArray[np.int64]:
     return join_rows(own, parent)
 
 
+#: Kinds of the spans that may inherit a node, as a lookup table over kind codes (a gather
+#: instead of ``np.isin``, whose set machinery costs more than the rows of a batch).
+_INHERITING = np.zeros(256, np.bool_)
+_INHERITING[[SpanKind.INTERNAL, SpanKind.CLIENT, SpanKind.UNSPECIFIED]] = True
+
+
 def inheriting_rows(batch: EvidenceBatch) -> npt.NDArray[np.bool_]:
     """Spans that may take their enclosing operation's node: internal and client spans."""
-    kinds = np.array([SpanKind.INTERNAL, SpanKind.CLIENT, SpanKind.UNSPECIFIED], np.int8)
-    mask: npt.NDArray[np.bool_] = (batch.signal == Signal.SPAN) & np.isin(batch.kind, kinds)
+    mask: npt.NDArray[np.bool_] = _INHERITING[batch.kind.view(np.uint8)]
+    mask &= batch.signal == Signal.SPAN
     return mask

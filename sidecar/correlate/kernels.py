@@ -284,20 +284,36 @@ def join_rows(keys: npt.NDArray[np.uint64], probes: npt.NDArray[np.uint64]) -> I
 
 
 @_jit
-def _unique_kernel(keys: npt.NDArray[np.uint64], inverse: I64) -> tuple[I64, I64]:
-    n = len(keys)
-    size = 1
-    while size < 2 * n + 1:
-        size *= 2
+def _unique_table(keys: npt.NDArray[np.uint64], first: I64, groups: int,
+                  size: int) -> tuple[npt.NDArray[np.uint64], I64]:  # fmt: skip
+    """An open-addressing table of ``size`` slots holding the first ``groups`` groups."""
     mask = np.uint64(size - 1)
     slot_key = np.zeros(size, np.uint64)
     slot_group = np.full(size, -1, np.int64)
-    first = np.empty(n, np.int64)
-    groups = 0
-    for row in range(n):
+    for g in range(groups):
+        k = keys[first[g]]
+        i = ((k * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(17)) & mask
+        while slot_group[i] >= 0:
+            i = (i + np.uint64(1)) & mask
+        slot_key[i] = k
+        slot_group[i] = g
+    return slot_key, slot_group
+
+
+@_jit
+def _unique_fill(keys: npt.NDArray[np.uint64], out: tuple[I64, I64],
+                 table: tuple[npt.NDArray[np.uint64], I64], at: tuple[int, int],
+                 ) -> tuple[int, int]:  # fmt: skip
+    """Group rows (into ``out``: inverse, first) from row ``at[0]`` with ``at[1]`` groups so
+    far, until the table is half full: (next row, groups so far)."""
+    inverse, first = out
+    start, groups = at
+    slot_key, slot_group = table
+    mask = np.uint64(len(slot_key) - 1)
+    full = len(slot_key) // 2
+    for row in range(start, len(keys)):
         k = keys[row]
-        h = (k * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(17)
-        i = h & mask
+        i = ((k * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(17)) & mask
         while slot_group[i] >= 0 and slot_key[i] != k:
             i = (i + np.uint64(1)) & mask
         g = slot_group[i]
@@ -308,6 +324,24 @@ def _unique_kernel(keys: npt.NDArray[np.uint64], inverse: I64) -> tuple[I64, I64
             slot_group[i] = g
             first[g] = row
         inverse[row] = g
+        if groups >= full:
+            return row + 1, groups
+    return len(keys), groups
+
+
+@_jit
+def _unique_kernel(keys: npt.NDArray[np.uint64], inverse: I64) -> tuple[I64, I64]:
+    # The table starts small and doubles when half full: a batch has few distinct keys, and a
+    # table sized for every row (a 512 KiB clear for 8192 rows) costs more than the grouping.
+    n = len(keys)
+    first = np.empty(n, np.int64)
+    size, row, groups = 16, 0, 0
+    while True:
+        table = _unique_table(keys, first, groups, size)
+        row, groups = _unique_fill(keys, (inverse, first), table, (row, groups))
+        if row >= n:
+            break
+        size *= 2
     distinct = np.empty(groups, np.uint64)
     for g in range(groups):
         distinct[g] = keys[first[g]]

@@ -48,7 +48,7 @@ def unique_shapes(
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     # A column that is empty on every row adds nothing within this batch (hashes only need to
     # agree within one batch; the cache is keyed by the strings).
-    h = mix_columns(int(SEED), [col for col in shape_columns(batch) if col.any()], n)
+    h = mix_columns(int(SEED), [col for col in shape_columns(batch) if np.count_nonzero(col)], n)
     return unique_rows(h)
 
 

@@ -47,18 +47,18 @@ def combine(
     kinds = np.zeros(n, np.uint32)
     score = np.zeros(n, np.float32)
     for kind, mask, kind_score in findings:
-        if not mask.any():
+        if not np.count_nonzero(mask):
             continue  # most checks find nothing in most batches
         np.bitwise_or(kinds, np.uint32(DRIFT_KIND_BIT[kind]), out=kinds, where=mask)
         np.maximum(score, kind_score, out=score, where=mask)
-    level = np.full(n, DriftLevel.NONE, np.uint8)
-    level[score >= SUMMARIZE] = DriftLevel.LOW
-    level[score >= ALERT] = DriftLevel.MEDIUM
-    level[score >= HIGH] = DriftLevel.HIGH
-    cls = np.where(kinds != 0, DriftClass.SEMANTIC, DriftClass.NONE).astype(np.uint8)
+    # The level is the number of thresholds the score reaches (none where no kind is found).
+    found = kinds != 0
+    level = (score >= SUMMARIZE).view(np.uint8) + (score >= ALERT).view(np.uint8)
+    level += (score >= HIGH).view(np.uint8)
+    level *= found.view(np.uint8)
+    cls = found.view(np.uint8) * np.uint8(DriftClass.SEMANTIC)
     if explained is not None:
-        soft = (kinds != 0) & ((kinds & ~explained) == 0)
+        soft = found & ((kinds & ~explained) == 0)
         cls[soft] = DriftClass.BENIGN
-        level[soft] = np.minimum(level[soft], DriftLevel.LOW)
-    level[kinds == 0] = DriftLevel.NONE
+        np.minimum(level, np.uint8(DriftLevel.LOW), out=level, where=soft)
     return Drift(kinds, score, cls, level)

@@ -64,7 +64,7 @@ def pii_exposure(ctx: CheckContext, scanner: PiiScanner) -> Finding:
     used[b.attr_values] = True
     used[b.body] = True
     used[0] = False
-    codes = np.flatnonzero(used)
+    codes = used.nonzero()[0]
     value_flags = np.zeros(len(pool), np.uint8)
     if len(codes):
         value_flags[codes] = scanner.flags([pool[c] for c in codes.tolist()], detectors)

@@ -46,6 +46,7 @@ from sidecar.drift.windows import (
     WindowFinding,
     WindowSnapshot,
     WindowState,
+    budget_limits,
     evaluate_snapshot,
     fraction_above,
 )
@@ -126,7 +127,7 @@ class _BatchRows:
         row and the row before it, and between its last row and the row after, so the calls
         to an execution (which start a moment before it) go with it.
         """
-        rows = np.flatnonzero(self.series == judged)  # time order: the batch rows are sorted
+        rows = (self.series == judged).nonzero()[0]  # time order: the batch rows are sorted
         t = self.t[rows]
         first, stop = np.searchsorted(t, window[0]), np.searchsorted(t, window[1])
         if first >= stop:
@@ -161,10 +162,14 @@ class RateTracker:
     #: Series that reached the minimum sample size in some window (were judged at all).
     evaluated: set[int] = field(default_factory=set)
     _series: dict[str, int] = field(default_factory=dict)
+    #: Series codes by (node label code, service, calling side), for these labels.
+    _series_of: dict[tuple[int, str, int], int] = field(default_factory=dict)
+    _series_labels: object = None
     _windows: WindowState | None = None
     _budget_key: tuple[int, int] = (0, -1)
     _budget_cache: dict[int, BudgetEntry] = field(default_factory=dict)
     _budget_nodes: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
+    _budget_limits: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 4)))
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -180,13 +185,18 @@ class RateTracker:
         key |= calling
         first, inverse = unique_rows(key)
         codes = np.empty(len(first), np.int32)
+        if self._series_labels is not labels:  # node codes are the labels' codes
+            self._series_of, self._series_labels = {}, labels
+        pool = b.pool.values
         for i, k in enumerate(key[first].tolist()):
-            name = (f"{labels[k >> 32]}|{b.pool[(k >> 1) & 0x7FFFFFFF]}|"
-                    f"{'call' if k & 1 else 'own'}")  # fmt: skip
-            code = self._series.get(name)
+            # Known series by (node code, service, side): no name is built for them.
+            ident = (k >> 32, pool[(k >> 1) & 0x7FFFFFFF], k & 1)
+            code = self._series_of.get(ident)
             if code is None:
-                code = self._series[name] = len(self.series_ids)
-                self.series_ids.append(name)
+                name = f"{labels[k >> 32]}|{ident[1]}|{'call' if k & 1 else 'own'}"
+                code = self._series_of[ident] = self._series.setdefault(name, len(self.series_ids))
+                if code == len(self.series_ids):
+                    self.series_ids.append(name)
             codes[i] = code
         out: npt.NDArray[np.int32] = codes[inverse]
         return out
@@ -205,7 +215,7 @@ class RateTracker:
         keep &= b.end_ns >= b.start_ns
         if exclude is not None:
             keep &= ~exclude
-        rows = np.flatnonzero(keep)
+        rows = keep.nonzero()[0]
         if len(rows):
             rows = rows[np.argsort(b.start_ns[rows], kind="stable")]
             batch.rows, batch.series = rows, self._series_codes(ctx, rows)
@@ -229,6 +239,7 @@ class RateTracker:
                 out[code] = op.budget
         self._budget_key, self._budget_cache = key, out
         self._budget_nodes = np.array(sorted(out), np.int64)
+        self._budget_limits = budget_limits([out[c] for c in sorted(out)])
         return out
 
     def _step(self, ctx: CheckContext, batch: _BatchRows) -> None:
@@ -236,7 +247,7 @@ class RateTracker:
         assert windows is not None
         budgets = self._budgets(ctx)
         bucket = batch.t // windows.bucket_ns
-        bounds = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1], True])
+        bounds = np.concatenate(([True], bucket[1:] != bucket[:-1], [True])).nonzero()[0]
         for lo, hi in itertools.pairwise(bounds.tolist()):
             windows.observe(batch.series[lo:hi], batch.t[lo:hi], batch.dur[lo:hi],
                             batch.err[lo:hi])  # fmt: skip
@@ -244,8 +255,10 @@ class RateTracker:
             found: list[WindowFinding] = []
             if snap is not None:
                 # Every series with enough samples is evaluated; only budgeted ones can breach.
-                self.evaluated.update(np.flatnonzero(snap.counts >= windows.min_samples).tolist())
-                found = evaluate_snapshot(snap, budgets, windows.min_samples, self._budget_nodes)
+                self.evaluated.update((snap.counts >= windows.min_samples).nonzero()[0].tolist())
+                found = evaluate_snapshot(
+                    snap, budgets, windows.min_samples, self._budget_nodes, self._budget_limits
+                )
             breached = self._judge_budgets(batch, found)
             if self.baseline is not None and snap is not None:
                 self._judge_shifts(batch, snap, budgets, breached)

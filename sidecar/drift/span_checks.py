@@ -8,7 +8,6 @@ or per distinct string, not per row in Python.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -17,8 +16,8 @@ import numpy.typing as npt
 
 from sidecar.correlate.correlator import CorrelationColumns, Correlator
 from sidecar.correlate.kernels import unique_rows
+from sidecar.drift.check_memo import CheckMemo, KeyTable
 from sidecar.evidence.batch import I32, EvidenceBatch, Signal, SpanKind, StringPool
-from sidecar.spec.expr import Assertion, ExpressionError, compile_assertion
 from sidecar.spec_index.index import RuntimeIndex
 
 Mask = npt.NDArray[np.bool_]
@@ -27,11 +26,6 @@ Finding = tuple[str, Mask, Score]
 
 #: Certainty of checks on facts the item itself carries (no correlation involved).
 FACT = np.float32(0.95)
-#: Rules whose links make a row the operation's *own* span (attributes apply to it);
-#: rows linked through a parent or a join inherit the node but are not that span.
-_OWN_SPAN_RULES = frozenset({"sea.spec_node", "sea.flow", "bind.span_name", "bind.rpc",
-                             "bind.http", "bind.messaging", "heuristic.name"})  # fmt: skip
-
 
 #: Kinds of the calling side of a call (client, producer) and of entry points (server,
 #: consumer), as lookup tables over kind codes (index with ``kind.view(np.uint8)``).
@@ -39,76 +33,6 @@ CALLING_KINDS = np.zeros(256, np.bool_)
 CALLING_KINDS[[SpanKind.CLIENT, SpanKind.PRODUCER]] = True
 _ENTRY = np.zeros(256, np.bool_)
 _ENTRY[[SpanKind.SERVER, SpanKind.CONSUMER]] = True
-_VERDICTS = 65_536
-
-
-class CheckMemo:
-    """What the checks derive from the index, the correlator's labels and rule sets, and
-    policy verdicts, kept across batches (labels and rule sets only grow, so tables over
-    their codes stay valid until they grow or the index changes)."""
-
-    def __init__(self) -> None:
-        self._key: tuple[int, int] = (0, -1)
-        self.deprecated = np.zeros(0, np.bool_)
-        #: attribute key -> per label code: the node's operation requires / forbids it.
-        self.required: dict[str, npt.NDArray[np.bool_]] = {}
-        self.forbidden: dict[str, npt.NDArray[np.bool_]] = {}
-        self.own_sets = np.zeros(0, np.bool_)
-        self.assertions: dict[str, Assertion | None] = {}
-        self.verdicts: OrderedDict[tuple[str, tuple[str | None, ...]], bool] = OrderedDict()
-
-    def node_tables(self, index: RuntimeIndex, labels: StringPool) -> CheckMemo:
-        """Bring the per-label tables up to date with the index and the labels."""
-        key = (id(index), len(labels))
-        if key == self._key:
-            return self
-        n = len(labels)
-        self.deprecated = np.zeros(n, np.bool_)
-        self.required, self.forbidden = {}, {}
-        for code, label in enumerate(labels.values):
-            entry = index.nodes.get(label) if code else None
-            if entry is not None and entry.deprecated:
-                self.deprecated[code] = True
-            op = index.operations.get(label) if code else None
-            if op is None:
-                continue
-            for table, keys in ((self.required, op.required_attributes),
-                                (self.forbidden, op.forbidden_attributes)):  # fmt: skip
-                for k in keys:
-                    if k not in table:
-                        table[k] = np.zeros(n, np.bool_)
-                    table[k][code] = True
-        self._key = key
-        return self
-
-    def own_rule_sets(self, rule_sets: list[tuple[str, ...]]) -> npt.NDArray[np.bool_]:
-        """Per rule-set code: does it make a row its operation's own span."""
-        if len(self.own_sets) != len(rule_sets):
-            self.own_sets = np.array([bool(set(r) & _OWN_SPAN_RULES) for r in rule_sets],
-                                     np.bool_)  # fmt: skip
-        return self.own_sets
-
-    def assertion(self, text: str) -> Assertion | None:
-        """The compiled assertion (None when it does not compile)."""
-        if text not in self.assertions:
-            try:
-                self.assertions[text] = compile_assertion(text)
-            except ExpressionError:
-                self.assertions[text] = None  # the index is validated at compile time
-        return self.assertions[text]
-
-    def verdict(self, assertion: Assertion, values: tuple[str | None, ...]) -> bool:
-        """Whether the assertion is false for these attribute values (None: absent)."""
-        key = (assertion.text, values)
-        found = self.verdicts.get(key)
-        if found is None:
-            found = self.verdicts[key] = assertion.evaluate({
-                k: _typed(v) for k, v in zip(assertion.attribute_keys, values, strict=True)
-                if v is not None
-            }) is False  # fmt: skip
-            if len(self.verdicts) > _VERDICTS:
-                self.verdicts.popitem(last=False)
-        return found
 
 
 @dataclass(slots=True)
@@ -140,7 +64,7 @@ class CheckContext:
         """Whether the batch holds rows of a signal."""
         if self._signals is None:
             counts = np.bincount(self.batch.signal, minlength=3)
-            self._signals = frozenset(np.flatnonzero(counts).tolist())
+            self._signals = frozenset(counts.nonzero()[0].tolist())
         return int(signal) in self._signals
 
     def known_services(self) -> npt.NDArray[np.bool_]:
@@ -177,7 +101,7 @@ class CheckContext:
     def own_nodes(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]:
         """The rows of :meth:`own_span_rows` and their node codes."""
         if self._own_nodes is None:
-            rows = np.flatnonzero(self.own_span_rows())
+            rows = self.own_span_rows().nonzero()[0]
             self._own_nodes = rows, self.cols.node[rows]
         return self._own_nodes
 
@@ -188,14 +112,14 @@ class CheckContext:
 
 def fact(kind: str, mask: Mask) -> Finding:
     """A finding on facts the item carries itself: fixed certainty where it holds."""
-    if not mask.any():
+    if not np.count_nonzero(mask):
         return kind, mask, np.zeros(len(mask), np.float32)
     return kind, mask, np.where(mask, FACT, 0).astype(np.float32)
 
 
 def linked(kind: str, mask: Mask, confidence: Score) -> Finding:
     """A finding that depends on the correlation: as certain as the link is."""
-    if not mask.any():
+    if not np.count_nonzero(mask):
         return kind, mask, np.zeros(len(mask), np.float32)
     return kind, mask, np.where(mask, confidence, 0).astype(np.float32)
 
@@ -233,38 +157,39 @@ def deprecated_operation(ctx: CheckContext) -> Finding:
     return linked("deprecated_operation", mask, ctx.cols.confidence)
 
 
-def _attribute_check(ctx: CheckContext, kind: str, tables: dict[str, npt.NDArray[np.bool_]],
-                     present: bool) -> Finding:  # fmt: skip
-    """Own spans of nodes whose operation lists a key, where the key is (not) present."""
+def _attribute_check(ctx: CheckContext, kind: str, table: KeyTable, present: bool) -> Finding:
+    """Own spans of nodes whose operation lists a key, where the key is (not) present.
+
+    All keys at once: a (keys x own spans) matrix of "listed" against one of "present".
+    """
     b = ctx.batch
     mask = np.zeros(len(b), np.bool_)
-    if tables:
+    keys, matrix = table
+    if keys:
         rows, node = ctx.own_nodes()
-        nodes = np.zeros(len(ctx.correlator.labels), np.bool_)
+        nodes = np.zeros(matrix.shape[1], np.bool_)
         nodes[node] = True
-        found = np.zeros(len(rows), np.bool_)
-        for key, needs in tables.items():
-            if not (needs & nodes).any():
-                continue  # no own span of a node listing this key
-            needed = needs[node]
-            column = b.attr.get(key)
-            if column is None:
-                if not present:
-                    found |= needed
-            else:
-                found |= needed & ((column[rows] != 0) if present else (column[rows] == 0))
-        mask[rows] = found
+        # Keys some own span's node lists; an absent column is never present.
+        listed: list[int] = np.flatnonzero((matrix & nodes).any(axis=1)).tolist()
+        picked = [i for i in listed if not present or keys[i] in b.attr]
+        if picked:
+            absent = np.zeros(len(rows), np.int32)
+            values = np.stack([b.attr[keys[i]][rows] if keys[i] in b.attr else absent
+                               for i in picked])  # fmt: skip
+            hit = (values != 0) if present else (values == 0)
+            mask[rows] = (matrix[picked][:, node] & hit).any(axis=0)
     return linked(kind, mask, ctx.cols.confidence)
 
 
 def missing_attribute(ctx: CheckContext) -> Finding:
     """An operation's own span lacks an attribute the spec requires."""
-    return _attribute_check(ctx, "missing_attribute", ctx.tables().required, present=False)
+    return _attribute_check(ctx, "missing_attribute", ctx.tables().required_table, present=False)
 
 
 def forbidden_attribute(ctx: CheckContext) -> Finding:
     """An operation's own span carries an attribute the spec forbids."""
-    return _attribute_check(ctx, "forbidden_attribute", ctx.tables().forbidden, present=True)
+    return _attribute_check(ctx, "forbidden_attribute", ctx.tables().forbidden_table,
+                            present=True)  # fmt: skip
 
 
 def undeclared_event(ctx: CheckContext) -> Finding:
@@ -342,7 +267,8 @@ def policy_violation(ctx: CheckContext) -> Finding:
             present = np.bincount(node, minlength=len(labels))
         if code >= len(present) or not present[code]:
             continue
-        rows = np.flatnonzero((node == code) & ctx.own_span_rows())
+        own_rows, own_node = ctx.own_nodes()
+        rows = own_rows[own_node == code]
         if len(rows) == 0:
             continue
         assertion = ctx.memo.assertion(policy.assertion)
@@ -373,18 +299,6 @@ def _combinations(columns: list[npt.NDArray[np.int32]], n: int,
     _, first, inverse = np.unique(np.stack(columns, axis=1), axis=0, return_index=True,
                                   return_inverse=True)  # fmt: skip
     return first.astype(np.int64), inverse.reshape(-1).astype(np.int64)
-
-
-def _typed(text: str) -> object:
-    """Attribute text back to a number where it is one (policies compare numbers)."""
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        return text
 
 
 ITEM_CHECKS: tuple[Callable[[CheckContext], Finding], ...] = (

@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sidecar.correlate.kernels import unique_rows
+from sidecar.drift.check_memo import CallPattern, Verdict
 from sidecar.drift.span_checks import CALLING_KINDS, CheckContext, Finding, linked
 from sidecar.evidence.annotations import DRIFT_KIND_BIT
 from sidecar.evidence.batch import Signal, Status
@@ -45,7 +46,7 @@ def call_edges(ctx: CheckContext) -> Edges:
     parent_node = np.where(parents >= 0, node[np.maximum(parents, 0)], -1)
     is_span = b.signal == Signal.SPAN
     run_start = is_span & (node != 0) & (parent_node != node)
-    callee = np.flatnonzero(run_start & (parents >= 0))
+    callee = (run_start & (parents >= 0)).nonzero()[0]
     caller = parents[callee]
     # Climb through unmatched ancestors to the nearest one with a node.
     for _ in range(_MAX_DEPTH):
@@ -87,37 +88,50 @@ def call_findings(
     first_edge = np.full(n, -1, np.int64)
     edge_count = np.zeros(n, np.int64)
     if len(caller):
-        starts = np.flatnonzero(np.r_[True, caller[1:] != caller[:-1]])
-        position = np.arange(len(caller)) - np.repeat(starts, np.diff(np.r_[starts, len(caller)]))
+        starts = np.concatenate(([True], caller[1:] != caller[:-1])).nonzero()[0]
+        runs = np.concatenate((starts[1:], [len(caller)])) - starts
+        position = np.arange(len(caller)) - np.repeat(starts, runs)
         with np.errstate(over="ignore"):
             powers = np.cumprod(np.full(int(position.max()) + 1, _BASE, np.uint64))
             terms = (cols.node[callee].astype(np.uint64) + np.uint64(1)) * powers[position]
             pattern[caller[starts]] = np.add.reduceat(terms, starts) | np.uint64(1)
         first_edge[caller[starts]] = starts
-        edge_count[caller[starts]] = np.diff(np.r_[starts, len(caller)])
-    own = np.flatnonzero(ctx.own_span_rows() & (cols.node != 0))  # callers judged
+        edge_count[caller[starts]] = runs
+    own = (ctx.own_span_rows() & (cols.node != 0)).nonzero()[0]  # callers judged
     keys = (cols.node[own].astype(np.uint64) << np.uint64(32)) ^ pattern[own]
     first, inverse = unique_rows(keys)
-    verdicts = np.zeros((len(first), 3), np.bool_)
     judged = own[first]
     per_judged = zip(cols.node[judged].tolist(), first_edge[judged].tolist(),
                      edge_count[judged].tolist(), strict=True)  # fmt: skip
-    for u, (node, e, count) in enumerate(per_judged):
-        op = ctx.index.operations.get(labels[node])
-        if op is None:
-            continue
-        names = [labels[c] for c in cols.node[callee[e : e + count]].tolist()] if e >= 0 else []
-        verdicts[u] = (
-            bool(op.calls) and any(name not in op.calls for name in names),
-            bool(op.requires_calls) and bool(set(op.requires_calls) - set(names)),
-            bool(op.steps) and _out_of_order(op.steps, names),
-        )
+    memo = ctx.memo.call_verdicts(ctx.index, labels)
+    found: list[Verdict] = []
+    for node, e, count in per_judged:
+        called = tuple(cols.node[callee[e : e + count]].tolist()) if e >= 0 else ()
+        found.append(_verdict(ctx, memo, node, called))
+    verdicts = np.array(found, np.bool_).reshape(-1, 3)
     findings: list[Finding] = []
     for k, kind in enumerate(("unexpected_call", "missing_call", "flow_order")):
         mask = np.zeros(n, np.bool_)
         mask[own] = verdicts[inverse, k]
         findings.append(linked(kind, mask, cols.confidence))
     return findings, _lost_context(ctx, findings[1][1], (caller, callee))
+
+
+def _verdict(ctx: CheckContext, memo: dict[CallPattern, Verdict], node: int,
+             called: tuple[int, ...]) -> Verdict:  # fmt: skip
+    """(unexpected, missing, out of order) for an operation's calls, remembered across batches:
+    callers repeat a handful of patterns."""
+    found = memo.get((node, called))
+    if found is None:
+        labels = ctx.correlator.labels
+        op = ctx.index.operations.get(labels[node])
+        names = [labels[c] for c in called]
+        found = memo[node, called] = (False, False, False) if op is None else (
+            bool(op.calls) and any(name not in op.calls for name in names),
+            bool(op.requires_calls) and bool(set(op.requires_calls) - set(names)),
+            bool(op.steps) and _out_of_order(op.steps, names),
+        )  # fmt: skip
+    return found
 
 
 def retried_calls(
@@ -135,8 +149,8 @@ def retried_calls(
         caller, callee = caller[order], callee[order]
         same = (caller[1:] == caller[:-1]) & (cols.node[callee[1:]] == cols.node[callee[:-1]])
         calling = CALLING_KINDS[b.kind[callee].view(np.uint8)]
-        again = np.r_[same, False] & calling & (b.status[callee] == Status.ERROR)
-        group = np.cumsum(np.r_[True, ~same]) - 1
+        again = np.concatenate((same, [False])) & calling & (b.status[callee] == Status.ERROR)
+        group = np.cumsum(np.concatenate(([True], ~same))) - 1
         over = (np.bincount(group, weights=again) > max_retries)[group]
         retried[callee[again & ~over]] = True
         storm[caller[again & over]] = True
@@ -152,11 +166,11 @@ def _lost_context(
     """
     b, cols, labels = ctx.batch, ctx.cols, ctx.correlator.labels
     explained = np.zeros(len(b), np.uint32)
-    rows = np.flatnonzero(missing)
+    rows = missing.nonzero()[0]
     if len(rows) == 0:
         return explained
     orphan = (b.signal == Signal.SPAN) & (b.parent_id != 0) & (cols.parents < 0) & (cols.node != 0)
-    found = np.flatnonzero(orphan)
+    found = orphan.nonzero()[0]
     # Only orphans in the traces of the callers matter (checked exactly below).
     found = found[np.isin(b.trace_lo[found], b.trace_lo[rows])]
     if len(found) == 0:

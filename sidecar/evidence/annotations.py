@@ -152,7 +152,7 @@ def _hash_codes(batch: EvidenceBatch, column: npt.NDArray[np.int32]) -> U64:
     pool = batch.pool.values
     used = np.zeros(len(pool), np.bool_)
     used[column] = True
-    codes = np.flatnonzero(used)
+    codes = used.nonzero()[0]
     hashes = np.zeros(len(pool), np.uint64)
     hashes[codes] = np.array([_text_hash(pool[c]) for c in codes.tolist()], np.uint64)
     out: U64 = hashes[column]

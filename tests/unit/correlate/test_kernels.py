@@ -303,6 +303,15 @@ def test_unique_rows_is_numpy_unique() -> None:
     assert np.array_equal(got_first, first) and np.array_equal(got_inverse, inverse)
 
 
+def test_unique_rows_many_distinct_keys() -> None:
+    # Tens of thousands of groups: the table doubles many times while rows are grouped.
+    rng = np.random.default_rng(11)
+    keys = rng.integers(0, 2**64 - 1, 30_000, dtype=np.uint64, endpoint=True)
+    keys = np.concatenate([keys, keys[::3], rng.integers(0, 40, 5000).astype(np.uint64)])
+    first, inverse = kernels.unique_rows(keys)
+    assert (first.tolist(), inverse.tolist()) == reference.unique_rows(keys.tolist())
+
+
 def test_unique_rows_rejects_other_keys() -> None:
     with pytest.raises(ValueError):
         kernels.unique_rows(np.zeros(3, np.int32))
