@@ -201,7 +201,14 @@ func BenchmarkProjectTraces8192Chunked(b *testing.B) {
 // 12 attributes with pdata's public API: constant values (no response to read, no caches),
 // one rule id and no drift kinds per span, an evidence id text prepared beforehand. Compare
 // with BenchmarkApplyBoutique8192 on the same spans.
-func BenchmarkContractFloorBoutique8192(b *testing.B) {
+func BenchmarkContractFloorBoutique8192(b *testing.B) { benchmarkFloor(b, false) }
+
+// BenchmarkSparseFloorBoutique8192 is the same floor for a span without drift under a sparse
+// contract that would write only behavior.spec_node_id and behavior.drift_level on such
+// spans (an option in docs/adr/0006, not what the processor does).
+func BenchmarkSparseFloorBoutique8192(b *testing.B) { benchmarkFloor(b, true) }
+
+func benchmarkFloor(b *testing.B, sparse bool) {
 	td := boutiqueTraces()
 	evidence := make([]string, 0, benchItems)
 	for range benchItems {
@@ -212,6 +219,12 @@ func BenchmarkContractFloorBoutique8192(b *testing.B) {
 		untimed(b, cpu, func() { src = newSpanBatch(copyTraces(td)) })
 		for row := range src.rowCount() {
 			a := src.itemAttributes(row)
+			if sparse {
+				a.EnsureCapacity(a.Len() + 2)
+				a.PutStr(attrSpecNodeID, "checkout:flow:PlaceOrder")
+				a.PutStr(attrDriftLevel, "none")
+				continue
+			}
 			a.EnsureCapacity(a.Len() + contractAttributes)
 			a.PutStr(attrSpecNodeID, "checkout:flow:PlaceOrder")
 			a.PutStr(attrContext, "checkout")
