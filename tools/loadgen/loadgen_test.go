@@ -26,19 +26,6 @@ func TestParsePhases(t *testing.T) {
 	}
 }
 
-func spansOf(td ptrace.Traces, f func(ptrace.Span)) {
-	rss := td.ResourceSpans()
-	for i := range rss.Len() {
-		sss := rss.At(i).ScopeSpans()
-		for j := range sss.Len() {
-			spans := sss.At(j).Spans()
-			for k := range spans.Len() {
-				f(spans.At(k))
-			}
-		}
-	}
-}
-
 func TestBuildBatchTilesTemplatesIntoExactlyNSpans(t *testing.T) {
 	td := buildBatch([]traceTemplate{builtinCheckout()}, 100)
 	if td.SpanCount() != 100 {
@@ -47,7 +34,7 @@ func TestBuildBatchTilesTemplatesIntoExactlyNSpans(t *testing.T) {
 	stampBatch(td, 0xCAFE, 7)
 	traces := map[[16]byte]int{}
 	spanIDs := map[[8]byte]bool{}
-	spansOf(td, func(s ptrace.Span) {
+	eachSpan(td, func(s ptrace.Span) {
 		tid := s.TraceID()
 		if binary.BigEndian.Uint32(tid[0:4]) != 0xCAFE || binary.BigEndian.Uint32(tid[4:8]) != 7 {
 			t.Fatalf("trace id %x does not carry nonce and batch number", tid)
@@ -89,7 +76,7 @@ func TestSinkCompletesABatchWhenAllItsSpansArrive(t *testing.T) {
 	td := buildBatch([]traceTemplate{builtinCheckout()}, size)
 	stampBatch(td, nonce, n)
 	marked := 0
-	spansOf(td, func(s ptrace.Span) {
+	eachSpan(td, func(s ptrace.Span) {
 		if marked < 5 {
 			s.Attributes().PutStr("behavior.correlation_status", "ok")
 			marked++
@@ -133,7 +120,7 @@ func TestScanExportCountsWhatPdataSees(t *testing.T) {
 	stampBatch(other, nonce+1, 9)
 	other.ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
 	i := 0
-	spansOf(td, func(s ptrace.Span) {
+	eachSpan(td, func(s ptrace.Span) {
 		switch i % 4 {
 		case 0:
 			s.Attributes().PutStr(key, "ok")
@@ -146,7 +133,7 @@ func TestScanExportCountsWhatPdataSees(t *testing.T) {
 	})
 	td.ResourceSpans().At(0).Resource().Attributes().PutStr(key, "resource, not span")
 	want := map[uint32]arrival{}
-	spansOf(td, func(s ptrace.Span) {
+	eachSpan(td, func(s ptrace.Span) {
 		tid := s.TraceID()
 		if binary.BigEndian.Uint32(tid[0:4]) != nonce {
 			return
@@ -177,7 +164,7 @@ func TestScanExportCountsWhatPdataSees(t *testing.T) {
 func TestPreAnnotateWritesTheTwelveContractAttributes(t *testing.T) {
 	td := buildBatch([]traceTemplate{builtinCheckout()}, 30)
 	preAnnotate(td)
-	spansOf(td, func(s ptrace.Span) {
+	eachSpan(td, func(s ptrace.Span) {
 		n := 0
 		for k := range s.Attributes().All() {
 			if len(k) > 9 && k[:9] == "behavior." {

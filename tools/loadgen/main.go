@@ -284,23 +284,15 @@ func stampBatch(batch ptrace.Traces, nonce, n uint32) {
 	var tid [16]byte
 	binary.BigEndian.PutUint32(tid[0:4], nonce)
 	binary.BigEndian.PutUint32(tid[4:8], n)
-	rss := batch.ResourceSpans()
-	for i := range rss.Len() {
-		sss := rss.At(i).ScopeSpans()
-		for j := range sss.Len() {
-			spans := sss.At(j).Spans()
-			for k := range spans.Len() {
-				s := spans.At(k)
-				old := s.TraceID()
-				copy(tid[8:16], old[8:16]) // trace number inside the batch
-				s.SetTraceID(tid)
-				dur := uint64(s.EndTimestamp()) - uint64(s.StartTimestamp())
-				off := uint64(s.StartTimestamp()) % uint64(time.Second)
-				s.SetStartTimestamp(pcommon.Timestamp(now + off))
-				s.SetEndTimestamp(pcommon.Timestamp(now + off + dur))
-			}
-		}
-	}
+	eachSpan(batch, func(s ptrace.Span) {
+		old := s.TraceID()
+		copy(tid[8:16], old[8:16]) // trace number inside the batch
+		s.SetTraceID(tid)
+		dur := uint64(s.EndTimestamp()) - uint64(s.StartTimestamp())
+		off := uint64(s.StartTimestamp()) % uint64(time.Second)
+		s.SetStartTimestamp(pcommon.Timestamp(now + off))
+		s.SetEndTimestamp(pcommon.Timestamp(now + off + dur))
+	})
 }
 
 func percentiles(ds []time.Duration) map[string]float64 {

@@ -174,27 +174,33 @@ func putAttributes(m pcommon.Map, attrs map[string]any) {
 // an evidence id of its own.
 func preAnnotate(td ptrace.Traces) {
 	const specVersion = "226160b9b3acaef46e89f263b2ed1a95da90c82bfc19709ab12de488c47e43cf"
+	eachSpan(td, func(sp ptrace.Span) {
+		a := sp.Attributes()
+		a.PutStr("behavior.spec_node_id", "checkout:flow:"+sp.Name())
+		a.PutStr("behavior.context", "checkout")
+		a.PutStr("behavior.match_type", "deterministic")
+		a.PutDouble("behavior.confidence", 1)
+		a.PutStr("behavior.correlation_status", "ok")
+		a.PutDouble("behavior.drift_score", 0)
+		a.PutStr("behavior.drift_level", "none")
+		a.PutStr("behavior.drift_class", "none")
+		a.PutEmptySlice("behavior.drift_kinds")
+		a.PutEmptySlice("behavior.rule_ids").AppendEmpty().SetStr("bind.span_name")
+		sid := sp.SpanID()
+		a.PutStr("behavior.evidence_id", hex.EncodeToString(sid[:]))
+		a.PutStr("behavior.spec_version", specVersion)
+	})
+}
+
+// eachSpan calls f with every span of td, in document order.
+func eachSpan(td ptrace.Traces, f func(ptrace.Span)) {
 	rss := td.ResourceSpans()
 	for i := range rss.Len() {
 		sss := rss.At(i).ScopeSpans()
 		for j := range sss.Len() {
 			spans := sss.At(j).Spans()
 			for k := range spans.Len() {
-				sp := spans.At(k)
-				a := sp.Attributes()
-				a.PutStr("behavior.spec_node_id", "checkout:flow:"+sp.Name())
-				a.PutStr("behavior.context", "checkout")
-				a.PutStr("behavior.match_type", "deterministic")
-				a.PutDouble("behavior.confidence", 1)
-				a.PutStr("behavior.correlation_status", "ok")
-				a.PutDouble("behavior.drift_score", 0)
-				a.PutStr("behavior.drift_level", "none")
-				a.PutStr("behavior.drift_class", "none")
-				a.PutEmptySlice("behavior.drift_kinds")
-				a.PutEmptySlice("behavior.rule_ids").AppendEmpty().SetStr("bind.span_name")
-				sid := sp.SpanID()
-				a.PutStr("behavior.evidence_id", hex.EncodeToString(sid[:]))
-				a.PutStr("behavior.spec_version", specVersion)
+				f(spans.At(k))
 			}
 		}
 	}
