@@ -11,8 +11,8 @@ import numpy.typing as npt
 
 from sidecar.correlate.deterministic import SERVICE, Lookups, resolve
 from sidecar.correlate.joins import SpanMemory, inheriting_rows, span_keys
-from sidecar.correlate.kernels import inherit_nodes, join_rows
 from sidecar.correlate.result import Correlation
+from sidecar.correlate.row_kernels import inherit_nodes, join_rows
 from sidecar.correlate.shapes import Shape, ShapeCache, shapes_of, unique_shapes
 from sidecar.evidence.annotations import CorrelationStatus, MatchType
 from sidecar.evidence.batch import EvidenceBatch, Signal, StringPool

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from sidecar.correlate.kernels import join_rows
+from sidecar.correlate.row_kernels import join_rows
 from sidecar.evidence.batch import EvidenceBatch, Signal, SpanKind
 from sidecar.evidence.hashing import M1, M2
 

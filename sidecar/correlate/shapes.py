@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from sidecar.correlate.kernels import mix_columns, unique_rows
+from sidecar.correlate.row_kernels import mix_columns, unique_rows
 from sidecar.evidence.batch import EvidenceBatch
 from sidecar.evidence.hashing import SEED
 

@@ -46,20 +46,18 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from sidecar.drift.windows import (
+from sidecar.drift.budgets import binomial_tail
+from sidecar.drift.histograms import (
     BIN_LOG_WIDTH,
     LATENCY_BINS,
     LATENCY_MAX_MS,
     LATENCY_MIN_MS,
     N_BINS,
-    WindowSnapshot,
     add_counts,
-    binomial_tail,
-    grown_capacity,
     latency_bins,
     quantiles,
-    span_rows,
 )
+from sidecar.drift.windows import WindowSnapshot, grown_capacity, span_rows
 from sidecar.errors import ConfigError
 
 I32 = npt.NDArray[np.int32]

@@ -10,11 +10,11 @@ A batch is stepped through in event time, bucket by bucket; after each bucket th
 window is evaluated. A budget counts as breached when the excess is significant (the binomial
 tail of the window's errors, or of its samples over a latency budget, under the budget's
 allowance is below ``alpha``); a shift when the baseline comparison scores at alert strength.
-A flagged window does not mark all of its rows: the *episode* inside it (:func:`episode`, the
-maximum-likelihood stretch where the judged series' rows break the budget or leave the
-baseline more often than normal) is marked, on every series of the node (its own spans and the
-calls to it). "Normal" is the learned baseline's share when there is one, else the budget's
-allowance.
+A flagged window does not mark all of its rows: the *episode* inside it (located by
+:mod:`sidecar.drift.episodes`: the maximum-likelihood stretch where the judged series' rows
+break the budget or leave the baseline more often than normal) is marked, on every series of
+the node (its own spans and the calls to it). "Normal" is the learned baseline's share when
+there is one, else the budget's allowance.
 
 Kinds: where a budget is breached the kind is ``latency_budget`` / ``error_budget``, and no
 baseline shift of the node is reported on top of it. A shift whose episode breaks the node's
@@ -25,15 +25,13 @@ kind: the baseline shows early *that* the operation changed, the budget that it 
 from __future__ import annotations
 
 import itertools
-import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from sidecar.correlate.kernels import unique_rows
+from sidecar.correlate.row_kernels import unique_rows
 from sidecar.drift.baseline import (
     BaselineLearner,
     BaselineProfile,
@@ -41,28 +39,20 @@ from sidecar.drift.baseline import (
     ShiftFinding,
     compare,
 )
+from sidecar.drift.budgets import WindowFinding, budget_limits, evaluate_snapshot
+from sidecar.drift.episodes import KINDS, BatchRows, Episode, Offending
+from sidecar.drift.histograms import fraction_above
 from sidecar.drift.span_checks import CheckContext, Finding
-from sidecar.drift.windows import (
-    WindowFinding,
-    WindowSnapshot,
-    WindowState,
-    budget_limits,
-    evaluate_snapshot,
-    fraction_above,
-)
+from sidecar.drift.windows import WindowSnapshot, WindowState
 from sidecar.evidence.batch import Signal, SpanKind, Status
 from sidecar.spec_index.index import BudgetEntry
 
-KINDS = ("latency_budget", "error_budget", "baseline_shift")
 #: Kinds of the calling side (client, producer), as a lookup table over kind codes.
 _CALLING = np.zeros(256, np.int64)
 _CALLING[[SpanKind.CLIENT, SpanKind.PRODUCER]] = 1
 #: A baseline shift marks items only at alert strength; weaker shifts stay in the report's
 #: rate findings.
 SHIFT_MARK = 0.70
-#: Per row of the judged series: does this row show the drift (an error, slower than the
-#: budget, slower than the tolerated baseline median)?
-Offending = Callable[[npt.NDArray[np.float64], npt.NDArray[np.bool_]], npt.NDArray[np.bool_]]
 I64 = npt.NDArray[np.int64]
 
 
@@ -78,76 +68,6 @@ class RateSettings:
     #: A budget breach is acted on (marked, reported) when a window keeping the budget would
     #: look this bad with at most this probability (the binomial tail).
     alpha: float = 0.001
-
-
-@dataclass(frozen=True, slots=True)
-class Episode:
-    """Where a flagged window shows its drift: a time span and the judged rows inside it."""
-
-    start_ns: int
-    end_ns: int
-    dur: npt.NDArray[np.float64]
-    err: npt.NDArray[np.bool_]
-
-    def breaks(self, budget: BudgetEntry, aspect: str) -> str | None:
-        """The budget kind the episode's own rows break in the shifted aspect, if any."""
-        if aspect == "error_ratio":
-            rate = budget.error_rate
-            return "error_budget" if rate is not None and self.err.mean() > rate else None
-        for measure, q in _QUANTILES.items():
-            limit = getattr(budget, measure)
-            if limit is not None and float(np.percentile(self.dur, q)) > limit:
-                return "latency_budget"
-        return None
-
-
-@dataclass(slots=True)
-class _BatchRows:
-    """The batch's span rows in time order, their series, and the findings' row columns."""
-
-    n: int
-    rows: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
-    series: npt.NDArray[np.int32] = field(default_factory=lambda: np.zeros(0, np.int32))
-    t: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
-    dur: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
-    err: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, np.bool_))
-    masks: dict[str, npt.NDArray[np.bool_]] = field(default_factory=dict)
-    scores: dict[str, npt.NDArray[np.float32]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.masks = {k: np.zeros(self.n, np.bool_) for k in KINDS}
-        self.scores = {k: np.zeros(self.n, np.float32) for k in KINDS}
-
-    def episode(self, judged: int, window: tuple[int, int], offending: Offending,
-                allowed: float) -> Episode | None:  # fmt: skip
-        """The stretch of a window where the judged series shows the drift, if it does.
-
-        The stretch is the maximum-likelihood episode (:func:`episode`) over the judged
-        series' rows of the window, in time order. It is bounded halfway between its first
-        row and the row before it, and between its last row and the row after, so the calls
-        to an execution (which start a moment before it) go with it.
-        """
-        rows = (self.series == judged).nonzero()[0]  # time order: the batch rows are sorted
-        t = self.t[rows]
-        first, stop = np.searchsorted(t, window[0]), np.searchsorted(t, window[1])
-        if first >= stop:
-            return None
-        found = episode(offending(self.dur[rows[first:stop]], self.err[rows[first:stop]]),
-                        allowed)  # fmt: skip
-        if found is None:
-            return None
-        a, b = first + found[0], first + found[1]
-        lo = window[0] if a == 0 else max(window[0], (int(t[a - 1]) + int(t[a])) // 2 + 1)
-        hi = window[1] if b + 1 >= len(t) else min(window[1], (int(t[b]) + int(t[b + 1])) // 2 + 1)
-        return Episode(lo, hi, self.dur[rows[a : b + 1]], self.err[rows[a : b + 1]])
-
-    def mark(self, kind: str, series: list[int], window: tuple[int, int], score: float) -> None:
-        """Flag the rows of the series inside a window (keeping the strongest score)."""
-        t = self.t
-        inside = np.isin(self.series, np.asarray(series, np.int32))
-        hit = self.rows[inside & (t >= window[0]) & (t < window[1])]
-        self.masks[kind][hit] = True
-        self.scores[kind][hit] = np.maximum(self.scores[kind][hit], np.float32(score))
 
 
 @dataclass(slots=True)
@@ -210,7 +130,7 @@ class RateTracker:
         """
         b, cols = ctx.batch, ctx.cols
         assert self._windows is not None
-        batch = _BatchRows(len(b))
+        batch = BatchRows(len(b))
         keep = (b.signal == Signal.SPAN) & (cols.node != 0) & ~cols.ignored
         keep &= b.end_ns >= b.start_ns
         if exclude is not None:
@@ -242,7 +162,7 @@ class RateTracker:
         self._budget_limits = budget_limits([out[c] for c in sorted(out)])
         return out
 
-    def _step(self, ctx: CheckContext, batch: _BatchRows) -> None:
+    def _step(self, ctx: CheckContext, batch: BatchRows) -> None:
         windows = self._windows
         assert windows is not None
         budgets = self._budgets(ctx)
@@ -263,7 +183,7 @@ class RateTracker:
             if self.baseline is not None and snap is not None:
                 self._judge_shifts(batch, snap, budgets, breached)
 
-    def _judge_budgets(self, batch: _BatchRows, found: list[WindowFinding]) -> set[int]:
+    def _judge_budgets(self, batch: BatchRows, found: list[WindowFinding]) -> set[int]:
         """Mark and record significant budget breaches; the series of the nodes breached."""
         breached: set[int] = set()
         for f in found:
@@ -293,7 +213,7 @@ class RateTracker:
             return max(base.errors, 0.5) / base.samples
         return max(fraction_above(base.dense(), limit), 0.5 / base.samples)
 
-    def _judge_shifts(self, batch: _BatchRows, snap: WindowSnapshot,
+    def _judge_shifts(self, batch: BatchRows, snap: WindowSnapshot,
                       budgets: dict[int, BudgetEntry], breached: set[int]) -> None:  # fmt: skip
         """Mark and record baseline shifts; a shift whose episode breaks a budget is that
         budget's kind (the baseline shows *that* it changed, the budget that it is too much)."""
@@ -390,7 +310,6 @@ class RateTracker:
 
 
 _ALLOWED_ABOVE = {"p50_ms": 0.5, "p95_ms": 0.05, "p99_ms": 0.01}
-_QUANTILES = {"p50_ms": 50.0, "p95_ms": 95.0, "p99_ms": 99.0}
 
 
 def _budget_test(measure: str, budget: float) -> tuple[Offending, float]:
@@ -406,50 +325,3 @@ def _shift_test(aspect: str, base: NodeBaseline, tolerance: float) -> tuple[Offe
         return (lambda dur, err: err), max(base.errors, 0.5) / base.samples
     slow = base.p50_ms * tolerance
     return (lambda dur, err: dur > slow), fraction_above(base.dense(), slow)
-
-
-def episode(offending: npt.NDArray[np.bool_], allowed: float) -> tuple[int, int] | None:
-    """First and last row of the most likely episode of drift in a run of rows, if any.
-
-    Each row scores the log-likelihood ratio of "in an episode" (offending at the episode's
-    rate ``q``) against "normal" (offending at the ``allowed`` rate ``a``): ``log(q/a)`` when
-    it offends, ``log((1-q)/(1-a))`` when it does not. For a given ``q`` the episode is the
-    contiguous stretch with the largest total (the maximum-sum segment). The stretch and its
-    rate are estimated together, as in Kulldorff's scan statistic, by coordinate ascent:
-    start from the run's own rate, take the best stretch, set ``q`` to that stretch's rate
-    (with a half-count either side, so an all-offending stretch does not make one quiet row
-    inside it infinitely unlikely), and again until the stretch stays put. The episode starts
-    and ends on offending rows and takes in quiet rows between them while the offending rows
-    around outweigh them. None when the run does not offend more often than allowed.
-    """
-    x = np.asarray(offending, np.bool_)
-    if x.size == 0 or float(x.mean()) <= allowed:
-        return None
-    a = min(max(allowed, 1e-9), 1 - 1e-9)
-    q = (float(x.sum()) + 0.5) / (x.size + 1)
-    found: tuple[int, int] | None = None
-    for _ in range(_EPISODE_ROUNDS):
-        if q <= a:
-            break
-        best = _best_stretch(x, math.log(q / a), math.log((1 - q) / (1 - a)))
-        if best is None or best == found:
-            break
-        found = best
-        k, m = int(x[best[0] : best[1] + 1].sum()), best[1] - best[0] + 1
-        q = (k + 0.5) / (m + 1)
-    return found
-
-
-#: Coordinate-ascent rounds of :func:`episode` (it settles in two or three).
-_EPISODE_ROUNDS = 8
-
-
-def _best_stretch(x: npt.NDArray[np.bool_], hit: float, miss: float) -> tuple[int, int] | None:
-    """The maximum-sum contiguous stretch of rows scoring ``hit`` or ``miss`` (positive sum)."""
-    prefix = np.concatenate(([0.0], np.cumsum(np.where(x, hit, miss))))
-    gain = prefix[1:] - np.minimum.accumulate(prefix)[:-1]
-    last = int(np.argmax(gain))
-    if gain[last] <= 0:
-        return None
-    # The latest start of the best total: a stretch that adds nothing is not part of it.
-    return last - int(np.argmin(prefix[last::-1])), last

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sidecar.correlate.correlator import CorrelationColumns, Correlator
-from sidecar.correlate.kernels import unique_rows
+from sidecar.correlate.row_kernels import unique_rows
 from sidecar.drift.check_memo import CheckMemo, KeyTable
 from sidecar.evidence.batch import I32, EvidenceBatch, Signal, SpanKind, StringPool
 from sidecar.spec_index.index import RuntimeIndex

@@ -25,7 +25,7 @@ import itertools
 import numpy as np
 import numpy.typing as npt
 
-from sidecar.correlate.kernels import unique_rows
+from sidecar.correlate.row_kernels import unique_rows
 from sidecar.drift.check_memo import CallPattern, Verdict
 from sidecar.drift.span_checks import CALLING_KINDS, CheckContext, Finding, linked
 from sidecar.evidence.annotations import DRIFT_KIND_BIT

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from sidecar.correlate.kernels import mix_columns
+from sidecar.correlate.row_kernels import mix_columns
 from sidecar.evidence.batch import EvidenceBatch, StringPool
 from sidecar.evidence.hashing import M1, M2, SEED, hash_text
 

@@ -27,7 +27,8 @@ from sidecar.drift.baseline import (
     latency_shift,
     learn_baseline,
 )
-from sidecar.drift.windows import N_BINS, WindowSnapshot, WindowState, latency_bins
+from sidecar.drift.histograms import N_BINS, latency_bins
+from sidecar.drift.windows import WindowSnapshot, WindowState
 from sidecar.errors import ConfigError
 from sidecar.spec_index.index import BudgetEntry
 

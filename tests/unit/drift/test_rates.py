@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from sidecar.drift.baseline import BaselineLearner
-from sidecar.drift.rates import RateSettings, RateTracker, episode
+from sidecar.drift.episodes import episode
+from sidecar.drift.rates import RateSettings, RateTracker
 from sidecar.drift.span_checks import CheckContext
 from sidecar.drift.trace_checks import retried_calls
 from sidecar.engine import Engine

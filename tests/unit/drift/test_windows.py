@@ -11,22 +11,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sidecar.drift.windows import (
+from sidecar.drift.budgets import (
     ERROR_BUDGET,
     LATENCY_BUDGET,
+    binomial_tail,
+    breach_score,
+    metric_bounds,
+    metric_range,
+)
+from sidecar.drift.histograms import (
     LATENCY_MAX_MS,
     LATENCY_MIN_MS,
     N_BINS,
-    WindowState,
     add_counts,
-    binomial_tail,
-    breach_score,
     fraction_above,
     latency_bins,
-    metric_bounds,
-    metric_range,
     quantiles,
 )
+from sidecar.drift.windows import WindowState
 from sidecar.errors import ConfigError
 from sidecar.spec_index.index import BudgetEntry, MetricEntry
 
