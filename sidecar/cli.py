@@ -143,6 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="split exports above this size (receivers refuse > 4 MiB by default)",
     )
     snd.add_argument(
+        "--max-request-items",
+        type=int,
+        default=512,
+        metavar="N",
+        help="items per export request at most, as an SDK's batch exporter sends"
+        " (default 512, the OpenTelemetry SDKs' export batch size; 0: no limit)",
+    )
+    snd.add_argument(
         "--rate",
         type=float,
         default=None,
@@ -422,7 +430,10 @@ def cmd_send(args: argparse.Namespace) -> int:
     errors: list[str] = []
     sent = dict.fromkeys(SIGNAL_ORDER, 0)
     exporter = OtlpGrpcExporter(
-        args.endpoint, max_request_bytes=args.max_request_bytes, rate=args.rate
+        args.endpoint,
+        max_request_bytes=args.max_request_bytes,
+        max_request_items=args.max_request_items or None,
+        rate=args.rate,
     )
     try:
         for signal in SIGNAL_ORDER:

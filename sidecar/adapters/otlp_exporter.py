@@ -1,9 +1,11 @@
 """OTLP/gRPC export of OTLP messages to a collector (``python -m sidecar send``, the demo).
 
 Messages are split into export requests under ``max_request_bytes`` (the collector's OTLP
-receiver refuses messages over 4 MiB by default): whole resources are packed together, and a
-resource too large on its own is sent in parts, each a copy of the resource and scope with a
-slice of the items. Refusals the OTLP spec calls retryable (UNAVAILABLE, RESOURCE_EXHAUSTED
+receiver refuses messages over 4 MiB by default) and of at most ``max_request_items`` items
+(512 by default, the OpenTelemetry SDKs' export batch size, so replayed files arrive in the
+requests live applications send): whole resources are packed together, and a resource too
+large on its own is sent in parts, each a copy of the resource and scope with a slice of the
+items. Refusals the OTLP spec calls retryable (UNAVAILABLE, RESOURCE_EXHAUSTED
 from a memory limiter, ...) are retried with exponential backoff and jitter; anything else,
 or running out of attempts, raises :class:`~sidecar.errors.ExportFailed`.
 """
@@ -11,6 +13,7 @@ or running out of attempts, raises :class:`~sidecar.errors.ExportFailed`.
 from __future__ import annotations
 
 import random
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -43,8 +46,8 @@ class OtlpGrpcExporter:
     """Sends OTLP messages to one collector endpoint (plaintext, for loopback and demos)."""
 
     def __init__(self, endpoint: str, *, timeout_s: float = 10.0,
-                 max_request_bytes: int = 3 << 20, attempts: int = 5,
-                 rate: float | None = None) -> None:  # fmt: skip
+                 max_request_bytes: int = 3 << 20, max_request_items: int | None = 512,
+                 attempts: int = 5, rate: float | None = None) -> None:  # fmt: skip
         self.endpoint = endpoint
         #: Items per second at most (None: as fast as the collector takes them).
         self.rate = rate
@@ -52,6 +55,8 @@ class OtlpGrpcExporter:
         self._pace_start = time.monotonic()
         self.timeout_s = timeout_s
         self.max_request_bytes = max_request_bytes
+        #: Items per request at most (None: only the byte limit splits).
+        self.max_request_items = max_request_items
         self.attempts = attempts
         self._channel = grpc.insecure_channel(endpoint)
         channel = self._channel
@@ -71,7 +76,7 @@ class OtlpGrpcExporter:
     def send(self, message: OtlpData) -> int:
         """Export a whole message in requests under the size limit; the requests sent."""
         sent = 0
-        for part in split(message, self.max_request_bytes):
+        for part in split(message, self.max_request_bytes, self.max_request_items):
             self._pace(part)
             self._send_one(part)
             sent += 1
@@ -117,27 +122,34 @@ def _call(stub: Any, request: type[Any]) -> Callable[[Any, float], Any]:
     return call
 
 
-def split(message: OtlpData, max_bytes: int) -> Iterator[OtlpData]:
-    """Messages of the same type under ``max_bytes`` holding all of ``message``'s items."""
-    top = _FIELDS[type(message)][0]
-    out = type(message)()
+def split(message: OtlpData, max_bytes: int, max_items: int | None = None) -> Iterator[OtlpData]:
+    """Messages of the same type under ``max_bytes`` and of at most ``max_items`` items
+    (None: no item limit) holding all of ``message``'s items, in order."""
+    top, scopes, items = _FIELDS[type(message)]
+    limit = max_items if max_items is not None else sys.maxsize
+    out, count = type(message)(), 0
     for rs in getattr(message, top):
-        if rs.ByteSize() > max_bytes:
+        n = sum(len(getattr(ss, items)) for ss in getattr(rs, scopes))
+        if rs.ByteSize() > max_bytes or n > limit:
             if len(getattr(out, top)):
                 yield out
-                out = type(message)()
-            yield from _split_resource(message, rs, max_bytes)
+                out, count = type(message)(), 0
+            yield from _split_resource(message, rs, max_bytes, limit)
             continue
-        if len(getattr(out, top)) and out.ByteSize() + rs.ByteSize() + 8 > max_bytes:
+        if len(getattr(out, top)) and (
+            out.ByteSize() + rs.ByteSize() + 8 > max_bytes or count + n > limit
+        ):
             yield out
-            out = type(message)()
+            out, count = type(message)(), 0
         getattr(out, top).add().CopyFrom(rs)
+        count += n
     if len(getattr(out, top)):
         yield out
 
 
-def _split_resource(message: OtlpData, rs: Any, max_bytes: int) -> Iterator[OtlpData]:
-    """One oversized resource as several messages with slices of its items."""
+def _split_resource(message: OtlpData, rs: Any, max_bytes: int, limit: int) -> Iterator[OtlpData]:
+    """One resource too large (in bytes or items) as several messages with slices of its
+    items."""
     _, scopes, items = _FIELDS[type(message)]
     for ss in getattr(rs, scopes):
         budget = max_bytes - rs.resource.ByteSize() - ss.scope.ByteSize() - 64
@@ -145,7 +157,7 @@ def _split_resource(message: OtlpData, rs: Any, max_bytes: int) -> Iterator[Otlp
         size = 0
         for item in getattr(ss, items):
             n = item.ByteSize() + 8
-            if chunk and size + n > budget:
+            if chunk and (size + n > budget or len(chunk) == limit):
                 yield _with_items(message, rs, ss, chunk)
                 chunk, size = [], 0
             chunk.append(item)

@@ -54,6 +54,22 @@ def test_parts_stay_under_the_limit_and_keep_every_item_in_order(
             )
 
 
+@pytest.mark.parametrize(
+    ("resources", "spans", "max_items"), [(1, 1200, 512), (7, 100, 250), (3, 5, 5)]
+)
+def test_parts_hold_at_most_max_items_and_keep_every_item_in_order(
+    resources: int, spans: int, max_items: int
+) -> None:
+    data = traces(resources, spans)
+    parts = list(split(data, 1 << 20, max_items))
+    assert span_keys(parts) == span_keys([data])
+    sizes = [sum(len(ss.spans) for rs in p.resource_spans for ss in rs.scope_spans) for p in parts]
+    assert max(sizes) <= max_items
+    # Packed, not one resource or one item per request: only the last part may be short of
+    # what the next resource would have made too many.
+    assert len(parts) <= -(-resources * spans // max_items) + resources
+
+
 def test_an_oversized_resource_keeps_its_resource_and_scope_in_every_part() -> None:
     data = traces(1, 300)
     parts = list(split(data, 1500))
