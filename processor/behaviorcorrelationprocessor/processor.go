@@ -178,7 +178,7 @@ func (p *correlationProcessor) failure(n, failed int, reason string, err error) 
 // requestRows is how many rows a request holds when the batch has more: a larger batch goes
 // out in several requests so that the sidecar's work on one overlaps the processor's writing
 // of another's annotations. Not smaller: each request costs the sidecar a fixed ~3-4 ms
-// (1,024-2,048-row requests tripled its CPU per span in the collector benchmark), so an
+// (2,048-row requests tripled its CPU per span in the collector benchmark), so an
 // 8192-span batch, the size the batch processor sends by default, stays one request. A trace
 // larger than this still goes whole in one request.
 const requestRows = 8192
